@@ -1,0 +1,36 @@
+"""frivolous: find the units a trained neural network could do without.
+
+    import frivolous as fv
+    result = fv.measure(model, data)      # removable and repeated units
+    print(result.auc, result.similarity)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from frivolous.measure import (
+    ALL_LAYERS,
+    AblationCurve,
+    LayerResult,
+    MeasureResult,
+    SimilarityResult,
+    ablation_curve,
+    measure,
+    similarity,
+)
+
+try:
+    __version__ = version("frivolous")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ALL_LAYERS",
+    "AblationCurve",
+    "LayerResult",
+    "MeasureResult",
+    "SimilarityResult",
+    "__version__",
+    "ablation_curve",
+    "measure",
+    "similarity",
+]

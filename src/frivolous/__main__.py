@@ -1,0 +1,3 @@
+from frivolous.cli import app
+
+app(prog_name="frivolous")

@@ -1,0 +1,18 @@
+"""The two measurements of the paper, for any PyTorch model: how removable
+units are (random-ablation curves and their AUC) and how repeated they are
+(pairwise |Pearson r| between units)."""
+
+from frivolous.measure.api import ablation_curve, measure
+from frivolous.measure.repetition import SimilarityResult, similarity
+from frivolous.measure.results import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
+
+__all__ = [
+    "ALL_LAYERS",
+    "AblationCurve",
+    "LayerResult",
+    "MeasureResult",
+    "SimilarityResult",
+    "ablation_curve",
+    "measure",
+    "similarity",
+]

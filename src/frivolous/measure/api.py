@@ -1,0 +1,142 @@
+"""The public measurement functions: :func:`measure` and :func:`ablation_curve`
+(:func:`~frivolous.measure.repetition.similarity` lives with repetition)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from frivolous.measure.engine import Settings, run
+from frivolous.measure.inputs import resolve_device
+from frivolous.measure.masks import UNITS, Unit, resolve_levels
+from frivolous.measure.repetition import DEAD_MODES, DeadMode
+from frivolous.measure.results import AblationCurve, MeasureResult
+from frivolous.measure.validation import check_choice, check_positive, check_threshold
+
+
+def measure(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str] | str | None = None,
+    *,
+    levels: int | Sequence[float] = 7,
+    samplings: int = 3,
+    unit: Unit = "element",
+    threshold: float = 0.5,
+    max_samples: int = 50_000,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    dead: DeadMode = "exclude",
+    all_layers: bool = True,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+) -> MeasureResult:
+    """Measure how removable and how repeated the units of ``model`` are.
+
+    Args:
+        model: any ``nn.Module`` that maps a batch of inputs to class logits.
+            It is measured in eval mode and given back in its own mode, on its
+            own device.
+        data: the evaluation examples: a DataLoader, a tensor of inputs, or an
+            ``(inputs, labels)`` pair. Labels are never used: removability
+            compares each prediction with the unablated network's own.
+        layers: names of the activations to probe (module names as in
+            ``model.named_modules()``, ``"name#k"`` for the k-th call of a
+            module called several times, ``"fn(source)"`` for functional
+            activations), or None for hidden activations after each
+            nonlinearity (never the logits), or the model's own
+            ``frivolous_layers``.
+        levels: number of evenly spaced ablation levels from 0 to 1, or the
+            fractions themselves.
+        samplings: random permutations of units (removability) and random
+            draws of samples (repetition), each reported as mean and std.
+        unit: ``"element"`` removes single kernel applications of a conv
+            layer (the paper's text); ``"channel"`` removes whole channels
+            (the released code). Identical for fully connected layers.
+        threshold: a pair of units is repeated when ``|r| >= threshold``.
+        max_samples: rows per layer and sampling for the correlations; a
+            conv layer's rows are (example, position) pairs.
+        batch_size: examples per forward pass (tensor data; splits a
+            DataLoader's batches if smaller).
+        device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ...
+        seed: seeds every permutation and every sample draw.
+        dead: ``"exclude"`` leaves dead units out of the pair statistics;
+            ``"legacy"`` counts each as -1 like the released code.
+        all_layers: also measure one curve with all probed layers ablated at once.
+        max_memory: bytes of activations one batched re-run may use (default:
+            1 GiB on CPU, a quarter of free memory on CUDA).
+        progress: show progress bars (default: when attached to a terminal).
+    """
+    settings = _settings(levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory)
+    return run(model, data, layers, settings, device=resolve_device(device), batch_size=_batch(batch_size),
+               progress=progress)  # fmt: skip
+
+
+def ablation_curve(
+    model: nn.Module,
+    data: Any,
+    layer: str,
+    *,
+    levels: int | Sequence[float] = 7,
+    samplings: int = 3,
+    unit: Unit = "element",
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    max_memory: int | None = None,
+    progress: bool | None = None,
+) -> AblationCurve:
+    """The random-ablation curve of one layer (see :func:`measure` for the arguments)."""
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be one layer name, got {type(layer).__name__}")
+    settings = _settings(levels, samplings, unit, seed, 0.5, 2, "exclude", False, max_memory, repetition=False)
+    result = run(model, data, [layer], settings, device=resolve_device(device), batch_size=_batch(batch_size),
+                 progress=progress)  # fmt: skip
+    curve = next(iter(result.layers.values())).ablation
+    assert curve is not None
+    return curve
+
+
+def _settings(
+    levels: int | Sequence[float],
+    samplings: int,
+    unit: str,
+    seed: int,
+    threshold: float,
+    max_samples: int,
+    dead: str,
+    all_layers: bool,
+    max_memory: int | None,
+    repetition: bool = True,
+) -> Settings:
+    check_positive("samplings", samplings)
+    check_choice("unit", unit, UNITS)
+    check_threshold(threshold)
+    check_positive("max_samples", max_samples, minimum=2)
+    check_choice("dead", dead, DEAD_MODES)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if max_memory is not None:
+        check_positive("max_memory", max_memory)
+    return Settings(
+        levels=resolve_levels(levels),
+        samplings=samplings,
+        unit=unit,
+        threshold=float(threshold),
+        max_samples=max_samples,
+        seed=seed,
+        dead=dead,
+        repetition=repetition,
+        all_layers=all_layers,
+        max_memory=max_memory,
+    )
+
+
+def _batch(batch_size: int | None) -> int | None:
+    if batch_size is not None:
+        check_positive("batch_size", batch_size)
+    return batch_size

@@ -1,0 +1,298 @@
+"""One pass over the data that measures every probed layer at once.
+
+Per batch: one reference forward pass captures the predictions and the
+probed activations; the activations feed the row samplers of the
+repetition measurement; then, for each ablation curve, the batched masks
+are evaluated by re-running only what the ablation changes. Afterwards the
+sampled rows are correlated by blocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from frivolous.measure.graph import GraphNetwork, TraceMismatch
+from frivolous.measure.hooks import HookNetwork
+from frivolous.measure.inputs import batch_count, evaluating, iter_inputs
+from frivolous.measure.masks import count_units, keep_mask, removal_counts, unit_permutation, unit_shape
+from frivolous.measure.network import Capture, ProbedNetwork, labels_of
+from frivolous.measure.probes import describe_valid, model_layers, resolve_name
+from frivolous.measure.repetition import pair_statistics
+from frivolous.measure.results import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
+from frivolous.measure.samples import RowSampler
+from frivolous.measure.validation import check_finite
+
+CPU_MEMORY_BUDGET = 1 << 30
+CHECK_EXAMPLES = 16
+"""Examples on which the fast ablation paths are checked against the model."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides the numbers of one measurement."""
+
+    levels: np.ndarray
+    samplings: int
+    unit: str
+    threshold: float
+    max_samples: int
+    seed: int
+    dead: str
+    removability: bool = True
+    repetition: bool = True
+    all_layers: bool = True
+    max_memory: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "levels": self.levels.tolist(),
+            "samplings": self.samplings,
+            "unit": self.unit,
+            "threshold": self.threshold,
+            "max_samples": self.max_samples,
+            "seed": self.seed,
+            "dead": self.dead,
+        }
+
+
+class _Curve:
+    """The masks of one ablation curve (one layer, or several layers removed
+    together) and the running count of unchanged labels per mask.
+
+    Masks are deduplicated: a level that removes nothing needs no forward
+    pass (its value is 1), and removing every unit gives the same mask in
+    every sampling, so it is evaluated once."""
+
+    def __init__(
+        self,
+        name: str,
+        layers: list[str],
+        shapes: dict[str, tuple[int, ...]],
+        settings: Settings,
+        device: torch.device,
+    ) -> None:
+        self.name, self.layers, self.settings = name, layers, settings
+        self.unit_shapes = {l: unit_shape(shapes[l], settings.unit) for l in layers}
+        self.units = {l: count_units(shapes[l], settings.unit) for l in layers}
+        counts = {l: removal_counts(settings.levels, self.units[l]) for l in layers}
+        self.removed = sum(counts.values())
+        self.index = np.full((settings.samplings, len(settings.levels)), -1)
+        masks: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
+        seen: dict[tuple, int] = {}
+        for s in range(settings.samplings):
+            permutations = {l: unit_permutation(settings.seed, l, s, self.units[l]) for l in layers}
+            for i in range(len(settings.levels)):
+                removed = tuple(int(counts[l][i]) for l in layers)
+                if not any(removed):
+                    continue
+                everything = all(r == self.units[l] for r, l in zip(removed, layers))
+                key = (None if everything else s, removed)
+                if key not in seen:
+                    seen[key] = len(seen)
+                    for l, r in zip(layers, removed):
+                        masks[l].append(keep_mask(permutations[l], r))
+                self.index[s, i] = seen[key]
+        self.keeps = {l: torch.stack(m).to(device) for l, m in masks.items() if m}
+        self.unchanged = torch.zeros(len(seen), dtype=torch.int64, device=device)
+        self.examples = 0
+
+    @property
+    def masks(self) -> int:
+        return int(self.unchanged.numel())
+
+    def evaluate(self, network: ProbedNetwork, capture: Capture, reference: torch.Tensor, chunk: int) -> None:
+        n = capture.size
+        self.examples += n
+        for start in range(0, self.masks, chunk):
+            stop = min(start + chunk, self.masks)
+            keeps = {l: k[start:stop].view(stop - start, *self.unit_shapes[l]) for l, k in self.keeps.items()}
+            labels = labels_of(network.ablate(capture, keeps)).view(stop - start, n)
+            self.unchanged[start:stop] += (labels == reference).sum(1)
+
+    def skip(self, examples: int) -> None:
+        """Count a batch that cannot change (the output does not depend on these layers)."""
+        self.unchanged += examples
+        self.examples += examples
+
+    def result(self) -> AblationCurve:
+        unchanged = self.unchanged.cpu().numpy() / max(self.examples, 1)
+        curves = np.where(self.index >= 0, unchanged[np.maximum(self.index, 0)], 1.0)
+        return AblationCurve(
+            layer=self.name,
+            unit=self.settings.unit,
+            units=sum(self.units.values()),
+            levels=self.settings.levels.copy(),
+            removed=self.removed,
+            curves=curves,
+            examples=self.examples,
+        )
+
+
+def _build_network(model: nn.Module, first: torch.Tensor) -> tuple[ProbedNetwork, str | None]:
+    try:
+        return GraphNetwork(model), None
+    except Exception as error:  # noqa: BLE001 - any tracing failure: fall back to hooks
+        return HookNetwork(model, first[:2]), f"{type(error).__name__}: {error}"
+
+
+def _resolve_layers(network: ProbedNetwork, model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+    if layers is None:
+        declared = model_layers(model)
+        names = declared if declared is not None else network.default_layers
+        if not names:
+            raise ValueError(
+                "nothing to probe: the model applies no activation function (ReLU, GELU, tanh, ...) "
+                "to a hidden layer; name the layers to probe with layers=[...]. "
+                + describe_valid(network.names)
+            )
+    else:
+        names = [layers] if isinstance(layers, str) else list(layers)
+        if not names:
+            raise ValueError("layers is empty; pass None for the automatic choice, or layer names")
+    return list(dict.fromkeys(resolve_name(name, network.names, network.multi_call) for name in names))
+
+
+def _prepare(
+    model: nn.Module, first: torch.Tensor, layers: Sequence[str] | None
+) -> tuple[ProbedNetwork, list[str], Capture]:
+    network, trace_error = _build_network(model, first)
+    if trace_error:
+        warnings.warn(
+            f"torch.fx cannot trace the model ({trace_error}); measuring with forward hooks: "
+            "module outputs only, and ablation re-runs the whole network",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    names = _resolve_layers(network, model, layers)
+    network.select(names)
+    capture = network.capture(first)
+    _check_finite(capture)
+    try:
+        notes = network.check(network.capture(first[:CHECK_EXAMPLES]))
+    except TraceMismatch as error:
+        warnings.warn(f"{error}; measuring with forward hooks instead", RuntimeWarning, stacklevel=4)
+        network = HookNetwork(model, first[:2])
+        names = _resolve_layers(network, model, layers)
+        network.select(names)
+        capture, notes = network.capture(first), []
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=4)
+    return network, names, capture
+
+
+def _memory_budget(settings: Settings, device: torch.device) -> int:
+    if settings.max_memory is not None:
+        return settings.max_memory
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 4
+    return CPU_MEMORY_BUDGET
+
+
+def _chunk(network: ProbedNetwork, curve: _Curve, examples: int, budget: int) -> int:
+    per_example = network.rerun_bytes(curve.layers)
+    if not per_example:
+        return min(curve.masks, 8)
+    return int(np.clip(budget // (per_example * examples), 1, max(curve.masks, 1)))
+
+
+def run(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str] | None,
+    settings: Settings,
+    *,
+    device: torch.device,
+    batch_size: int | None,
+    progress: bool | None,
+) -> MeasureResult:
+    with evaluating(model, device), torch.inference_mode():
+        batches = iter_inputs(data, batch_size, device)
+        first = next(batches, None)
+        if first is None:
+            raise ValueError("data is empty: it holds no examples to measure on")
+        network, names, first_capture = _prepare(model, first, layers)
+        shapes = {name: tuple(first_capture.activations[name].shape[1:]) for name in names}
+        curves = _curves(network, names, shapes, settings, device)
+        samplers = (
+            {name: RowSampler(settings.max_samples, settings.samplings, settings.seed, name) for name in names}
+            if settings.repetition
+            else {}
+        )
+        budget = _memory_budget(settings, device)
+        captures = itertools.chain([first_capture], (network.capture(x) for x in batches))
+        examples = 0
+        bar = tqdm(captures, total=batch_count(data, batch_size), desc="measuring", unit="batch",
+                   disable=None if progress is None else not progress, leave=False)  # fmt: skip
+        for capture in bar:
+            _check_capture(capture, shapes)
+            examples += capture.size
+            for name, sampler in samplers.items():
+                sampler.add(capture.activations[name])
+            reference = labels_of(capture.logits)
+            for curve in curves:
+                if any(network.affects_output(l) for l in curve.layers):
+                    curve.evaluate(network, capture, reference, _chunk(network, curve, capture.size, budget))
+                else:
+                    curve.skip(capture.size)
+        similarities = _similarities(samplers, settings, progress)
+    by_layer = {c.name: c.result() for c in curves if c.name != ALL_LAYERS}
+    joint = next((c.result() for c in curves if c.name == ALL_LAYERS), None)
+    results = {
+        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ())) for name in names
+    }
+    described = settings.describe() | {"mode": network.mode, "device": str(device), "layers": names}
+    return MeasureResult(layers=results, all_layers=joint, examples=examples, settings=described)
+
+
+def _curves(
+    network: ProbedNetwork, names: list[str], shapes: dict[str, tuple[int, ...]], settings: Settings,
+    device: torch.device,
+) -> list[_Curve]:  # fmt: skip
+    if not settings.removability:
+        return []
+    curves = [_Curve(name, [name], shapes, settings, device) for name in names]
+    if settings.all_layers and len(names) > 1:
+        curves.append(_Curve(ALL_LAYERS, names, shapes, settings, device))
+    return curves
+
+
+def _check_finite(capture: Capture) -> None:
+    check_finite(capture.logits, "the model's outputs")
+    for name, value in capture.activations.items():
+        check_finite(value, f"the activations of layer {name!r}")
+
+
+def _check_capture(capture: Capture, shapes: dict[str, tuple[int, ...]]) -> None:
+    _check_finite(capture)
+    for name, value in capture.activations.items():
+        if tuple(value.shape[1:]) != shapes[name]:
+            raise ValueError(
+                f"layer {name!r} changed shape between batches ({shapes[name]} -> {tuple(value.shape[1:])}); "
+                "inputs must all have the same shape"
+            )
+
+
+def _similarities(
+    samplers: dict[str, RowSampler], settings: Settings, progress: bool | None
+) -> dict[str, tuple]:
+    out = {}
+    items: Iterator = tqdm(samplers.items(), desc="correlating", unit="layer",
+                           disable=None if progress is None else not progress, leave=False)  # fmt: skip
+    for name, sampler in items:
+        matrices = sampler.samples()
+        if matrices[0].shape[0] < 2:
+            raise ValueError(f"layer {name!r} has fewer than 2 samples; measure on more examples")
+        # The samplers' buffers are ours: standardise them in place, no copy.
+        results = [pair_statistics(rows, settings.threshold, settings.dead, overwrite=True) for rows in matrices]
+        out[name] = tuple(results * settings.samplings if sampler.shared else results)
+    return out
