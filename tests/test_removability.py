@@ -227,3 +227,20 @@ def test_no_warnings_on_a_plain_model(inputs: torch.Tensor) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fv.measure(mlp(), inputs)
+
+
+def test_a_layer_changed_in_place_afterwards_is_captured_before(images: torch.Tensor) -> None:
+    """conv2's output is overwritten by an in-place ReLU; the probe must see it as conv2 left it."""
+    model = conv_net()
+    result = fv.measure(model, images, layers=["conv2"], samplings=2, max_samples=10_000)
+    expected = reference.ablation_curves(model, images, "conv2", samplings=2)
+    np.testing.assert_array_equal(result.layers["conv2"].ablation.curves, expected)
+    captured = []
+    handle = model.conv2.register_forward_hook(lambda _m, _a, out: captured.append(out.clone()))
+    with torch.no_grad():
+        model.eval()(images)
+    handle.remove()
+    rows = captured[0].permute(0, 2, 3, 1).reshape(-1, 8)
+    assert (rows < 0).any()  # pre-ReLU values, not the ReLU's
+    expected_counts = fv.similarity(rows).counts
+    np.testing.assert_array_equal(result.layers["conv2"].similarities[0].counts, expected_counts)
