@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -41,3 +43,56 @@ def demo(
     with console.status("measuring S and four networks twice as wide ..."):
         rows = run_demo(examples=examples, hidden=hidden, seed=seed)
     render(rows, console)
+
+
+def _spec_or_exit(path: Path):
+    from frivolous.experiments.spec import RunSpec, SpecError
+
+    try:
+        return RunSpec.from_yaml(path)
+    except SpecError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+DEVICE = typer.Option("auto", help="auto (CUDA if present), cpu, cuda, cuda:N.")
+DATA_ROOT = typer.Option(None, help="Folder of dataset files (default: $FRIVOLOUS_DATA or ~/.frivolous/data).")
+
+
+@app.command()
+def train(
+    spec: Path = typer.Argument(..., help="Run spec (YAML).", exists=False),
+    out: Path = typer.Option(Path("runs"), "--out", help="Root folder of run folders."),
+    device: str = DEVICE,
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Train one run; resume it if it was interrupted; do nothing if it is done. Prints the run folder."""
+    from frivolous.experiments.run import train_run
+
+    run_spec = _spec_or_exit(spec)
+    outcome = train_run(run_spec, out, device=device, data_root=data_root)
+    status = outcome.status
+    note = "already trained" if outcome.skipped else f"trained in {status['seconds']:.1f} s"
+    accuracies = ", ".join(f"{k.removesuffix('_accuracy')} {status[k]:.4f}" for k in status if k.endswith("_accuracy"))
+    typer.echo(f"{note}: {status['epochs']} epochs, {status['params']:,} parameters, accuracy {accuracies}", err=True)
+    typer.echo(str(outcome.layout.root))
+
+
+@app.command("measure")
+def measure_command(
+    run_dir: Path = typer.Argument(..., help="A trained run's folder."),
+    device: str = DEVICE,
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Measure a trained run with its spec's options; write the results into its folder."""
+    from frivolous.experiments.run import measure_run
+    from frivolous.experiments.spec import SpecError
+    from frivolous.measure.table import layer_table
+
+    try:
+        result = measure_run(run_dir, device=device, data_root=data_root)
+    except SpecError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    console = Console(width=max(Console().width, 110))
+    console.print(layer_table(result, title=f"{run_dir.name}: {result.examples} examples"))

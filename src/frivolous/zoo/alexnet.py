@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from frivolous.zoo.checks import check_dropout
 from frivolous.zoo.widths import scaled
 
 LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 2, 2e-5, 0.75, 1.0
@@ -57,5 +58,6 @@ class AlexNet(nn.Module):
 
 
 def build(width_factor: float = 1.0, *, num_classes: int = 10, dropout: float = 0.0) -> AlexNet:
+    check_dropout(dropout)
     widths = tuple(scaled(units, width_factor) for units in (96, 256, 384, 192))
     return AlexNet(widths, num_classes=num_classes, dropout=dropout)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from frivolous.zoo.checks import check_count
 from frivolous.zoo.widths import scaled
 
 
@@ -40,4 +41,6 @@ def build(
     hidden_layers: int = 1,
     hidden_units: int = 128,
 ) -> MLP:
+    for name, value in (("in_features", in_features), ("hidden_layers", hidden_layers), ("hidden_units", hidden_units)):
+        check_count(name, value)
     return MLP(in_features, num_classes, [scaled(hidden_units, width_factor)] * hidden_layers)

@@ -1,0 +1,131 @@
+"""Every file a run writes, named in one place, and the run folder's name.
+
+A run's folder is ``<family>-<hash>``, the hash taken over the canonical
+spec with default values left out: a spec written with or without a default
+value is the same run, and adding a field with a default to a later version
+of frivolous does not rename existing runs.
+
+::
+
+    <root>/<family>-<hash>/
+      spec.yaml                 the full spec (defaults included)
+      status.json               {"state": "trained", ...}, written last, atomically
+      weights.safetensors       the final weights (after early stopping: the best)
+      history.json              per-epoch loss, accuracies, learning rate, seconds
+      checkpoints/
+        last.safetensors        model and optimizer tensors at the end of the last epoch
+        last.json               epoch, optimizer settings, early-stopping state, history
+        best.safetensors        weights of the best validation epoch (early stopping)
+        epoch-<n>.safetensors   weights kept at the spec's checkpoint epochs (0: initialisation)
+      measure/
+        layers.parquet, curves.parquet, histograms.parquet
+        summary.json            written last, atomically
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from frivolous.experiments.spec import RunSpec
+
+HASH_LENGTH = 12
+
+
+def spec_hash(spec: RunSpec) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def run_name(spec: RunSpec) -> str:
+    return f"{spec.model.family}-{spec_hash(spec)}"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run folder."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, spec: RunSpec, root: str | Path) -> RunLayout:
+        return cls(Path(root) / run_name(spec))
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.yaml"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
+    def weights(self) -> Path:
+        return self.root / "weights.safetensors"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last_tensors(self) -> Path:
+        return self.checkpoints / "last.safetensors"
+
+    @property
+    def last_state(self) -> Path:
+        return self.checkpoints / "last.json"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.checkpoints / "best.safetensors"
+
+    def epoch_weights(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch}.safetensors"
+
+    @property
+    def measurements(self) -> Path:
+        return self.root / "measure"
+
+    def measure_table(self, kind: str) -> Path:
+        return self.measurements / f"{kind}.parquet"
+
+    @property
+    def measure_summary(self) -> Path:
+        return self.measurements / "summary.json"
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    """Write a file through a temporary in the same folder and rename it, so
+    that a crash never leaves a half-written file under the final name.
+    ``write`` is text, bytes, or a function that writes to a given path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        if isinstance(write, str):
+            Path(temporary).write_text(write)
+        elif isinstance(write, bytes):
+            Path(temporary).write_bytes(write)
+        else:
+            write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

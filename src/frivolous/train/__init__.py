@@ -1,0 +1,7 @@
+"""Training: optimisers and schedules of the paper's recipes, a seeded loop
+that resumes exactly, early stopping, and pickle-free checkpoints."""
+
+from frivolous.train.loop import Callback, Evaluation, Trainer, TrainState, batches, evaluate
+from frivolous.train.optim import learning_rate, make_optimizer
+
+__all__ = ["Callback", "Evaluation", "TrainState", "Trainer", "batches", "evaluate", "learning_rate", "make_optimizer"]

@@ -1,0 +1,78 @@
+"""Saving and restoring training state without pickle.
+
+Tensors (weights, optimiser buffers) go to safetensors files; everything
+else (epoch, optimiser settings, early-stopping state, history) to JSON.
+Both are written atomically, the JSON last, so a state on disk is always a
+complete one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from frivolous.experiments.layout import read_json, write_atomically, write_json
+
+MODEL, OPTIMIZER = "model/", "optimizer/"
+
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: t.detach().contiguous().cpu().clone() for name, t in tensors.items()}
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    tensors = _contiguous(model.state_dict())
+    write_atomically(path, lambda temporary: save_file(tensors, str(temporary)))
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    state = load_file(str(path), device=str(next(model.parameters()).device))
+    model.load_state_dict(state)
+
+
+def weights_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """An in-memory copy of the weights (for early stopping)."""
+    return {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
+def save_training_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer, tensors_path: Path, state_path: Path, state: dict[str, Any]
+) -> None:
+    """Model and optimiser tensors, then the JSON state that points at them."""
+    optimizer_state = optimizer.state_dict()
+    tensors = {MODEL + name: t for name, t in model.state_dict().items()}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{OPTIMIZER}{index}/{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    tensors = _contiguous(tensors)
+    write_atomically(tensors_path, lambda temporary: save_file(tensors, str(temporary)))
+    write_json(state_path, {**state, "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars}})
+
+
+def load_training_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer, tensors_path: Path, state_path: Path
+) -> dict[str, Any] | None:
+    """Restore model and optimiser; return the JSON state, or None if there is none."""
+    if not state_path.is_file() or not tensors_path.is_file():
+        return None
+    state = read_json(state_path)
+    device = next(model.parameters()).device
+    tensors = load_file(str(tensors_path), device=str(device))
+    model.load_state_dict({name[len(MODEL):]: t for name, t in tensors.items() if name.startswith(MODEL)})
+    per_parameter: dict[int, dict[str, Any]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(OPTIMIZER):
+            index, key = name[len(OPTIMIZER):].split("/", 1)
+            per_parameter.setdefault(int(index), {})[key] = tensor
+    for index, values in state["optimizer"]["scalars"].items():
+        per_parameter.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": per_parameter, "param_groups": state["optimizer"]["param_groups"]})
+    return state

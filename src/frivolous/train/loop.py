@@ -1,0 +1,240 @@
+"""The training loop.
+
+Every random choice of an epoch (batch order, augmentation, dropout) is drawn
+from generators seeded by ``(seed, epoch)``, never carried over from the
+previous epoch. So a run resumed from the checkpoint of epoch ``n`` replays
+epochs ``n+1, ...`` exactly as an uninterrupted run would: on a CPU, it ends
+with the very same weights.
+
+Small datasets are whole tensors on the training device and batches are
+slices of them: no host round trip per batch. Losses and accuracies are
+summed on the device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from frivolous.data.bundle import Augment, DataBundle, Split, TensorSplit
+from frivolous.experiments.spec import TrainSpec
+from frivolous.measure.seeding import generator, stream_seed
+from frivolous.train.optim import learning_rate, make_optimizer, set_learning_rate
+
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass
+class TrainState:
+    """What survives a restart besides the tensors."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float = -math.inf
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "history": self.history, "best_accuracy": self.best_accuracy,
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainState:
+        return cls(values["epoch"], values["history"], values["best_accuracy"], values["best_epoch"],
+                   values["stopped_early"])  # fmt: skip
+
+
+class Callback:
+    """Hooks around the loop: checkpointing and the like plug in here."""
+
+    def on_start(self, trainer: Trainer) -> None:
+        """Before the first epoch that runs (after any restore)."""
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        """After an epoch and its validation; ``trainer.state`` is up to date."""
+
+    def on_improvement(self, trainer: Trainer) -> None:
+        """When the validation accuracy is the best so far (early stopping)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def batches(
+    split: Split,
+    batch_size: int,
+    device: torch.device,
+    *,
+    order: torch.Generator | None = None,
+    augment: Augment | None = None,
+    augment_generator: torch.Generator | None = None,
+    workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, labels) batches on ``device``; shuffled if ``order`` is given."""
+    if isinstance(split, TensorSplit):
+        n = len(split)
+        index = torch.randperm(n, generator=order).to(split.labels.device) if order is not None else None
+        for start in range(0, n, batch_size):
+            if index is None:
+                x, y = split.inputs[start : start + batch_size], split.labels[start : start + batch_size]
+            else:
+                chosen = index[start : start + batch_size]
+                x, y = split.inputs[chosen], split.labels[chosen]
+            if augment is not None:
+                x = augment(x, augment_generator)
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        return
+    loader = DataLoader(split, batch_size=batch_size, shuffle=order is not None, generator=order,
+                        num_workers=workers, pin_memory=device.type == "cuda")  # fmt: skip
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def evaluate(model: nn.Module, split: Split, device: torch.device, *, precision: str = "fp32",
+             channels_last: bool = False, workers: int = 0) -> Evaluation:  # fmt: skip
+    """Loss and top-1 accuracy in eval mode (the model's mode is restored)."""
+    training = model.training
+    model.eval()
+    loss = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    count = 0
+    with torch.inference_mode(), _autocast(device, precision):
+        for x, y in batches(split, EVAL_BATCH_SIZE, device, workers=workers):
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x).float()
+            loss += F.cross_entropy(logits, y, reduction="sum").double()
+            correct += (logits.argmax(1) == y).sum()
+            count += len(y)
+    model.train(training)
+    if count == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    return Evaluation(float(loss) / count, int(correct) / count)
+
+
+class Trainer:
+    """Trains ``model`` on ``data.train`` as ``spec`` says, validating on
+    ``data.val`` each epoch when there is one."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: DataBundle,
+        spec: TrainSpec,
+        *,
+        seed: int,
+        device: torch.device,
+        callbacks: list[Callback] = (),  # type: ignore[assignment]
+        progress: bool | None = None,
+    ) -> None:
+        if spec.early_stopping and data.val is None:
+            raise ValueError(f"early stopping needs a validation split, and {data.name!r} has none")
+        self.model = model.to(device)
+        if spec.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.data = data
+        self.spec = spec
+        self.seed = seed
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.optimizer = make_optimizer(self.model, spec)
+        self.state = TrainState()
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        spec, device = self.spec, self.device
+        lr = learning_rate(spec, epoch)
+        set_learning_rate(self.optimizer, lr)
+        torch.manual_seed(stream_seed(self.seed, "dropout", epoch))
+        self.model.train()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        seen = 0
+        started = time.perf_counter()
+        stream = batches(
+            self.data.train, spec.effective_batch_size, device,
+            order=generator(self.seed, "shuffle", epoch),
+            augment=self.data.augment, augment_generator=generator(self.seed, "augment", epoch),
+            workers=spec.workers,
+        )  # fmt: skip
+        total = math.ceil(len(self.data.train) / spec.effective_batch_size)
+        bar = tqdm(stream, total=total, desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
+                   disable=None if self.progress is None else not self.progress)  # fmt: skip
+        for step, (x, y) in enumerate(bar):
+            if spec.channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, spec.precision):
+                logits = self.model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            if step % 25 == 24:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
+        record = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(seen, 1),
+                  "train_accuracy": int(correct) / max(seen, 1)}  # fmt: skip
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"the training loss became {record['loss']} in epoch {epoch}; lower the lr")
+        if self.data.val is not None:
+            val = evaluate(self.model, self.data.val, device, precision=spec.precision,
+                           channels_last=spec.channels_last, workers=spec.workers)  # fmt: skip
+            record |= {"val_loss": val.loss, "val_accuracy": val.accuracy}
+        record["seconds"] = time.perf_counter() - started
+        return record
+
+    def run(self) -> TrainState:
+        for callback in self.callbacks:
+            callback.on_start(self)
+        spec = self.spec
+        epochs = range(self.state.epoch + 1, spec.epochs + 1)
+        bar = tqdm(epochs, total=spec.epochs, initial=self.state.epoch, desc="training", unit="epoch",
+                   disable=None if self.progress is None else not self.progress)  # fmt: skip
+        for epoch in bar:
+            if self.state.stopped_early:
+                break
+            record = self._epoch(epoch)
+            self.state.epoch = epoch
+            self.state.history.append(record)
+            if spec.early_stopping:
+                self._early_stopping(record)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "train_accuracy",
+                                                                               "val_accuracy")})  # fmt: skip
+        if spec.early_stopping and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        return self.state
+
+    def _early_stopping(self, record: dict[str, Any]) -> None:
+        accuracy = record["val_accuracy"]
+        if accuracy > self.state.best_accuracy:
+            self.state.best_accuracy, self.state.best_epoch = accuracy, record["epoch"]
+            self.best_weights = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+            for callback in self.callbacks:
+                callback.on_improvement(self)
+        elif self.spec.patience is not None and record["epoch"] - self.state.best_epoch >= self.spec.patience:
+            self.state.stopped_early = True
+

@@ -1,0 +1,184 @@
+"""Training: schedules, optimisers, early stopping, checkpoints, runs that
+resume exactly after a kill, and the train/measure commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from frivolous import data, zoo
+from frivolous.cli import app
+from frivolous.experiments.layout import RunLayout
+from frivolous.experiments.run import measure_run, train_run
+from frivolous.experiments.spec import RunSpec, TrainSpec
+from frivolous.train import Trainer, learning_rate, make_optimizer
+from frivolous.train.checkpoint import load_training_state, save_training_state
+
+TINY = {
+    "model": {"family": "mlp", "width_factor": 0.25},
+    "data": {"name": "teacher", "input_dim": 10, "n_train": 200, "n_val": 100, "n_test": 100},
+    "train": {"lr": 0.05, "batch_size": 32, "epochs": 3},
+    "measure": {"samplings": 1, "levels": 3},
+}
+
+
+def tiny(**train) -> RunSpec:
+    return RunSpec.from_dict({**TINY, "train": {**TINY["train"], **train}})
+
+
+def test_schedules() -> None:
+    exponential = TrainSpec(lr=0.01, schedule="exponential", gamma=0.95)
+    assert learning_rate(exponential, 1) == pytest.approx(0.01)
+    assert learning_rate(exponential, 3) == pytest.approx(0.01 * 0.95**2)
+    every = TrainSpec(lr=1.0, schedule="exponential", gamma=0.96, every=8)
+    assert [learning_rate(every, e) for e in (1, 8, 9, 17)] == pytest.approx([1, 1, 0.96, 0.96**2])
+    step = TrainSpec(lr=1.0, schedule="step", milestones=(91, 136), gamma=0.1, epochs=182)
+    assert [learning_rate(step, e) for e in (1, 91, 92, 136, 137)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    assert learning_rate(TrainSpec(lr=0.01, k=4), 5) == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "rmsprop"])
+def test_two_epochs_lower_the_loss(optimizer: str) -> None:
+    bundle = data.load("teacher", n_train=500, n_val=0, n_test=100, seed=1)
+    model = zoo.create("mlp", 0.5, in_features=10, seed=1)
+    lr = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adam": 0.01, "rmsprop": 0.005}[optimizer]
+    spec = TrainSpec(optimizer=optimizer, lr=lr, batch_size=50, epochs=2)
+    state = Trainer(model, bundle, spec, seed=0, device=torch.device("cpu"), progress=False).run()
+    first, last = state.history[0]["loss"], state.history[-1]["loss"]
+    assert last < first
+
+
+def test_optimizer_state_round_trip(tmp_path: Path) -> None:
+    model = zoo.create("mlp", 0.25, in_features=10)
+    for name in ("momentum", "adam"):
+        optimizer = make_optimizer(model, TrainSpec(optimizer=name))
+        model(torch.randn(8, 10)).sum().backward()
+        optimizer.step()
+        save_training_state(model, optimizer, tmp_path / "t.safetensors", tmp_path / "s.json", {"epoch": 1})
+        other_model = zoo.create("mlp", 0.25, in_features=10, seed=5)
+        other = make_optimizer(other_model, TrainSpec(optimizer=name))
+        assert load_training_state(other_model, other, tmp_path / "t.safetensors", tmp_path / "s.json")["epoch"] == 1
+        for a, b in zip(model.parameters(), other_model.parameters()):
+            assert torch.equal(a, b)
+        for a, b in zip(optimizer.state.values(), other.state.values()):
+            assert a.keys() == b.keys()
+            for key in a:
+                assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key]))
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path: Path) -> None:
+    spec = tiny(epochs=12, early_stopping=True, lr=0.3, optimizer="sgd")
+    outcome = train_run(spec, tmp_path, device="cpu", progress=False)
+    layout = outcome.layout
+    history = json.loads(layout.history.read_text())
+    best = max(history, key=lambda r: r["val_accuracy"])
+    assert outcome.status["best_epoch"] == best["epoch"]
+    final, best_weights = load_file(str(layout.weights)), load_file(str(layout.best_weights))
+    assert all(torch.equal(final[k], best_weights[k]) for k in final)
+    assert outcome.status["val_accuracy"] == pytest.approx(best["val_accuracy"])
+
+
+def test_patience_stops_early(tmp_path: Path) -> None:
+    outcome = train_run(tiny(epochs=40, early_stopping=True, patience=2, lr=1e-6), tmp_path, device="cpu",
+                        progress=False)  # fmt: skip
+    assert outcome.status["stopped_early"] and outcome.status["epochs"] < 40
+
+
+def test_run_folder_contents_and_rerun_does_nothing(tmp_path: Path) -> None:
+    spec = tiny(checkpoints=(0, 2))
+    outcome = train_run(spec, tmp_path, device="cpu", progress=False)
+    layout = outcome.layout
+    assert layout.root.name.startswith("mlp-") and layout.root.parent == tmp_path
+    for path in (layout.spec, layout.status, layout.weights, layout.history, layout.epoch_weights(0),
+                 layout.epoch_weights(2), layout.last_tensors, layout.last_state):  # fmt: skip
+        assert path.is_file(), path
+    assert not layout.epoch_weights(1).exists()
+    assert RunSpec.from_yaml(layout.spec) == spec
+    status = json.loads(layout.status.read_text())
+    assert status["state"] == "trained" and status["epochs"] == 3 and 0 <= status["test_accuracy"] <= 1
+    assert status["params"] == 10 * 32 + 32 + 32 * 2 + 2
+    stamp = layout.weights.stat().st_mtime_ns
+    again = train_run(spec, tmp_path, device="cpu", progress=False)
+    assert again.skipped and layout.weights.stat().st_mtime_ns == stamp
+
+
+def test_same_spec_same_weights(tmp_path: Path) -> None:
+    a = train_run(tiny(), tmp_path / "a", device="cpu", progress=False).layout.weights
+    b = train_run(tiny(), tmp_path / "b", device="cpu", progress=False).layout.weights
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _run_cli(spec_path: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "frivolous", "train", str(spec_path), "--out", str(out),
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            text=True)  # fmt: skip
+
+
+def test_kill_and_resume_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:
+    values = {**TINY, "data": {**TINY["data"], "n_train": 2000}, "train": {**TINY["train"], "epochs": 30,
+              "lr": 0.02, "batch_size": 16, "optimizer": "adam", "schedule": "exponential", "gamma": 0.9}}  # fmt: skip
+    values["model"] = {"family": "mlp", "width_factor": 1, "hidden_layers": 2}
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(values))
+    spec = RunSpec.from_yaml(spec_path)
+
+    reference = train_run(spec, tmp_path / "uninterrupted", device="cpu", progress=False).layout
+
+    layout = RunLayout.of(spec, tmp_path / "killed")
+    process = _run_cli(spec_path, tmp_path / "killed")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if layout.last_state.is_file() and json.loads(layout.last_state.read_text())["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(layout.last_state.read_text())["epoch"]
+    assert 3 <= killed_at < 30 and not layout.status.exists()
+
+    process = _run_cli(spec_path, tmp_path / "killed")
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0 and out.strip().splitlines()[-1] == str(layout.root)
+    resumed, expected = load_file(str(layout.weights)), load_file(str(reference.weights))
+    assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+    history = json.loads(layout.history.read_text())
+    assert [r["epoch"] for r in history] == list(range(1, 31))
+
+
+def test_measure_command_writes_tables(tmp_path: Path) -> None:
+    layout = train_run(tiny(), tmp_path, device="cpu", progress=False).layout
+    result = CliRunner().invoke(app, ["measure", str(layout.root), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "hidden1" in result.output and "mean over layers" in result.output
+    for kind in ("layers", "curves", "histograms"):
+        assert layout.measure_table(kind).is_file()
+    summary = json.loads(layout.measure_summary.read_text())
+    assert 0 <= summary["auc"] <= 1 and summary["examples"] == 100
+    again = measure_run(layout.root, device="cpu", progress=False)
+    assert again.auc == summary["auc"]
+
+
+def test_measure_needs_a_trained_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["measure", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run folder" in result.output
+
+
+def test_train_command_prints_the_run_folder(tmp_path: Path) -> None:
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(TINY))
+    result = CliRunner().invoke(app, ["train", str(spec_path), "--out", str(tmp_path / "r"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(RunLayout.of(RunSpec.from_yaml(spec_path), tmp_path / "r").root)
