@@ -182,3 +182,29 @@ def test_train_command_prints_the_run_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", str(spec_path), "--out", str(tmp_path / "r"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(RunLayout.of(RunSpec.from_yaml(spec_path), tmp_path / "r").root)
+
+
+def test_conv_families_train_and_measure_end_to_end(tmp_path: Path) -> None:
+    """CIFAR-10 files in the real format (tiny), a ResNet56 with augmentation,
+    and MNIST-1D with the 1-D CNN: one epoch each, then measured."""
+    from test_data import VAL_SIZE, checksums, write_cifar, write_pickle
+
+    root = write_cifar(tmp_path / "data", write_pickle)
+    cifar = RunSpec.from_dict({
+        "model": {"family": "resnet56", "width_factor": 0.25, "init": "glorot_normal"},
+        "data": {"name": "cifar10", "n_val": VAL_SIZE, "augment": True, "checksums": checksums(root)},
+        "train": {"epochs": 1, "batch_size": 32, "weight_decay": 2e-4},
+        "measure": {"samplings": 1, "levels": 3, "max_examples": 16, "max_samples": 500},
+    })  # fmt: skip
+    mnist = RunSpec.from_dict({
+        "model": {"family": "cnn1d", "width_factor": 0.5},
+        "data": {"name": "mnist1d", "num_samples": 400},
+        "train": {"epochs": 1, "batch_size": 32, "optimizer": "adam", "lr": 0.003},
+        "measure": {"samplings": 1, "levels": 3, "max_examples": 50},
+    })  # fmt: skip
+    for spec, layers in ((cifar, ["stem", "stage1", "stage2", "stage3"]), (mnist, ["conv1", "conv2", "conv3"])):
+        layout = train_run(spec, tmp_path / "runs", device="cpu", data_root=root, progress=False).layout
+        result = measure_run(layout.root, device="cpu", data_root=root, progress=False)
+        assert list(result.layers) == layers
+        assert result.settings["mode"] == "graph"
+        assert 0 <= result.auc <= 1

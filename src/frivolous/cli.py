@@ -73,7 +73,8 @@ def train(
     outcome = train_run(run_spec, out, device=device, data_root=data_root)
     status = outcome.status
     note = "already trained" if outcome.skipped else f"trained in {status['seconds']:.1f} s"
-    accuracies = ", ".join(f"{k.removesuffix('_accuracy')} {status[k]:.4f}" for k in status if k.endswith("_accuracy"))
+    accuracies = ", ".join(f"{split} {status[f'{split}_accuracy']:.4f}" for split in ("train", "val", "test")
+                           if f"{split}_accuracy" in status)  # fmt: skip
     typer.echo(f"{note}: {status['epochs']} epochs, {status['params']:,} parameters, accuracy {accuracies}", err=True)
     typer.echo(str(outcome.layout.root))
 

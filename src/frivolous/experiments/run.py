@@ -36,7 +36,7 @@ def load_data(spec: RunSpec, data_root: str | Path | None = None) -> DataBundle:
     options = spec.data.options
     if data_root is not None and "root" in datasets.option_names(spec.data.name):
         options["root"] = str(data_root)
-    return datasets.load(spec.data.name, seed=stream_seed(spec.seed, "data"), **options)
+    return datasets.load(spec.data.name, seed=spec.seed, **options)
 
 
 def build_model(spec: RunSpec, bundle: DataBundle) -> nn.Module:
