@@ -165,7 +165,7 @@ def test_measure_command_writes_tables(tmp_path: Path) -> None:
     assert "hidden1" in result.output and "mean over layers" in result.output
     for kind in ("layers", "curves", "histograms"):
         assert layout.measure_table(kind).is_file()
-    summary = json.loads(layout.measure_summary.read_text())
+    summary = json.loads(layout.measure_summary().read_text())
     assert 0 <= summary["auc"] <= 1 and summary["examples"] == 100
     again = measure_run(layout.root, device="cpu", progress=False)
     assert again.auc == summary["auc"]

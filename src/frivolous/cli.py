@@ -97,3 +97,50 @@ def measure_command(
         raise typer.Exit(2) from None
     console = Console(width=max(Console().width, 110))
     console.print(layer_table(result, title=f"{run_dir.name}: {result.examples} examples"))
+
+
+JOBS = typer.Option(1, "--jobs", min=1, help="Runs at a time, each in its own worker process (1: in this process).")
+
+
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., help="Sweep spec (YAML): a run spec plus grid, variants, replicates, select."),
+    out: Path = typer.Option(..., "--out", help="The sweep's folder (runs, tables)."),
+    jobs: int = JOBS,
+    device: str = DEVICE,
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Train and measure every run of a sweep; skip finished runs; write the results tables."""
+    from frivolous.experiments.executors import executor
+    from frivolous.experiments.runner import run_sweep
+    from frivolous.experiments.spec import SpecError
+    from frivolous.experiments.sweep import SweepSpec
+
+    try:
+        sweep_spec = SweepSpec.from_yaml(spec)
+    except SpecError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    summary = run_sweep(sweep_spec, out, executor=executor(jobs), device=device, data_root=data_root)
+    typer.echo(f"results: {out / 'results.parquet'}")
+    typer.echo(summary.line())
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+@app.command()
+def presets() -> None:
+    """List the paper's experiments: the figures each reproduces, what it varies, and its cost."""
+    from rich.table import Table
+
+    from frivolous.experiments.presets import PRESETS
+
+    table = Table(title="Presets (frivolous reproduce PRESET --scale quick|paper)")
+    for column in ("preset", "figures", "what", "varies", "data", "quick", "paper"):
+        table.add_column(column)
+    for preset in PRESETS.values():
+        table.add_row(preset.name, preset.figures, preset.title, preset.varies, preset.data or "-",
+                      preset.estimate("quick"), preset.estimate("paper"))  # fmt: skip
+    console = Console(width=max(Console().width, 160))
+    console.print(table)
+    console.print("Costs are estimates from the training throughputs of benchmarks/README.md (2-core CPU).",
+                  highlight=False)  # fmt: skip

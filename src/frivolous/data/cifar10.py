@@ -60,6 +60,7 @@ def load(
     seed: int = 0,
     root: str | Path | None = None,
     n_val: int = 5000,
+    n_train: int | None = None,
     augment: bool = False,
     random_labels: bool = False,
     checksums: Mapping[str, str] | None = None,
@@ -69,7 +70,9 @@ def load(
 
     ``augment`` gives the bundle :func:`crop_and_flip`. ``random_labels``
     replaces the train and validation labels by uniform random ones drawn from
-    ``seed`` (test labels stay true), as in Zhang et al. (2017). ``checksums``
+    ``seed`` (test labels stay true), as in Zhang et al. (2017). ``n_train``
+    keeps only the first that many training examples (for quick runs; the
+    validation split is unchanged). ``checksums``
     replaces the table of the original files' md5s, for CIFAR-format files you
     made yourself; it must name every file."""
     n_val = checks.count("n_val", n_val)
@@ -84,13 +87,14 @@ def load(
     if random_labels:
         rng = seeding.generator(seed, "cifar10", "random labels")
         labels = torch.randint(num_classes, labels.shape, generator=rng)
-    n_train = len(labels) - n_val
-    mean, std = _channel_stats(images[:n_train])
+    available = len(labels) - n_val
+    used = available if n_train is None else min(checks.count("n_train", n_train, 1), available)
+    mean, std = _channel_stats(images[:used])
     inputs, test_inputs = _standardised(images, mean, std), _standardised(test_images, mean, std)
     return DataBundle(
         name="cifar10",
-        train=TensorSplit(inputs[:n_train], labels[:n_train]),
-        val=TensorSplit(inputs[n_train:], labels[n_train:]) if n_val else None,
+        train=TensorSplit(inputs[:used], labels[:used]),
+        val=TensorSplit(inputs[available:], labels[available:]) if n_val else None,
         test=TensorSplit(test_inputs, test_labels),
         num_classes=num_classes,
         input_shape=(CHANNELS, SIDE, SIDE),

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch.utils.data import Subset
+
 from frivolous.data import checks
 from frivolous.data.bundle import DataBundle
 from frivolous.data.paths import data_root
+from frivolous.measure import seeding
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -36,12 +40,14 @@ HOW_TO_GET = (
 
 
 def load(
-    *, seed: int = 0, root: str | Path | None = None, image_size: int = 224, augment: bool = True
+    *, seed: int = 0, root: str | Path | None = None, image_size: int = 224, augment: bool = True,
+    n_train: int | None = None,
 ) -> DataBundle:
     """ImageNet at ``image_size`` (224; 299 for Inception-v3) from ``root``
     (default ``data_root() / "imagenet"``); ``augment=False`` gives the training
-    split the evaluation transforms."""
-    del seed  # the transforms draw from the DataLoader's seeded generators (module docstring)
+    split the evaluation transforms. ``n_train`` keeps a random subset (drawn
+    from ``seed``) of that many training images, for quick runs; the random
+    crops draw from the DataLoader's seeded generators (module docstring)."""
     image_size = checks.count("image_size", image_size, 1)
     folder = Path(data_root() / "imagenet" if root is None else root).expanduser()
     missing = [str(folder / split) for split in ("train", "val") if not (folder / split).is_dir()]
@@ -68,6 +74,9 @@ def load(
                 f"{folder / split} and {folder / 'train'} must hold the same class folders; "
                 f"only in train: {only_train[:10]}, only in {split}: {only_split[:10]} (at most 10 shown)"
             )
+    if n_train is not None and checks.count("n_train", n_train, 1) < len(train):
+        chosen = torch.randperm(len(train), generator=seeding.generator(seed, "imagenet", "subset"))[:n_train]
+        train = Subset(train, sorted(chosen.tolist()))
     return DataBundle(
         name="imagenet",
         train=train,

@@ -17,9 +17,13 @@ of frivolous does not rename existing runs.
         last.json               epoch, optimizer settings, early-stopping state, history
         best.safetensors        weights of the best validation epoch (early stopping)
         epoch-<n>.safetensors   weights kept at the spec's checkpoint epochs (0: initialisation)
-      measure/
+      measure/                  the trained network's measurements:
         layers.parquet, curves.parquet, histograms.parquet
         summary.json            written last, atomically
+      measure-init/             the same for the network at initialisation (the control)
+      measure-epoch-<n>/        the same at a kept checkpoint epoch
+      record.json               the run's row of a sweep's results table, written last
+      failed.json               why the last attempt failed (removed when it succeeds)
 """
 
 from __future__ import annotations
@@ -91,16 +95,23 @@ class RunLayout:
     def epoch_weights(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch-{epoch}.safetensors"
 
-    @property
-    def measurements(self) -> Path:
-        return self.root / "measure"
+    def measurements(self, stage: str = "trained") -> Path:
+        """The folder of one stage's measurements: ``trained``, ``init`` or ``epoch-<n>``."""
+        return self.root / ("measure" if stage == "trained" else f"measure-{stage}")
 
-    def measure_table(self, kind: str) -> Path:
-        return self.measurements / f"{kind}.parquet"
+    def measure_table(self, kind: str, stage: str = "trained") -> Path:
+        return self.measurements(stage) / f"{kind}.parquet"
+
+    def measure_summary(self, stage: str = "trained") -> Path:
+        return self.measurements(stage) / "summary.json"
 
     @property
-    def measure_summary(self) -> Path:
-        return self.measurements / "summary.json"
+    def record(self) -> Path:
+        return self.root / "record.json"
+
+    @property
+    def failure(self) -> Path:
+        return self.root / "failed.json"
 
 
 def write_atomically(path: Path, write: Any) -> None:

@@ -162,47 +162,66 @@ def load_run(run_dir: str | Path) -> tuple[RunSpec, RunLayout]:
     return RunSpec.from_yaml(layout.spec), layout
 
 
+def stage_model(spec: RunSpec, layout: RunLayout, bundle: DataBundle, stage: str) -> nn.Module:
+    """The network of a stage: ``trained`` (final weights), ``init`` (as
+    built from the seed, before any step) or ``epoch-<n>`` (a kept checkpoint)."""
+    model = build_model(spec, bundle)
+    if stage == "init":
+        return model
+    path = layout.weights if stage == "trained" else layout.epoch_weights(int(stage.removeprefix("epoch-")))
+    if not path.is_file():
+        raise SpecError(f"{layout.root} has no weights for stage {stage!r} ({path.name})")
+    model.load_state_dict(load_file(str(path)))
+    return model
+
+
 def measure_run(
     run_dir: str | Path,
     *,
+    stage: str = "trained",
     device: str | torch.device = "auto",
     data_root: str | Path | None = None,
+    bundle: DataBundle | None = None,
     progress: bool | None = None,
 ) -> MeasureResult:
-    """Measure a trained run with its spec's options; write the tables into its folder."""
+    """Measure one stage of a trained run with its spec's options, and write
+    the tables and a summary into the run's folder."""
     spec, layout = load_run(run_dir)
     done = status(layout)
     if done is None or done.get("state") != TRAINED:
         raise SpecError(f"{run_dir} is not trained yet; run `frivolous train` on its spec first")
-    bundle = load_data(spec, data_root)
-    model = build_model(spec, bundle)
-    model.load_state_dict(load_file(str(layout.weights)))
+    bundle = bundle or load_data(spec, data_root)
+    model = stage_model(spec, layout, bundle, stage)
     options = spec.measure
     split = {"test": bundle.test, "val": bundle.val, "train": bundle.train}[options.split]
     if split is None:
         raise SpecError(f"data {spec.data.name!r} has no {options.split!r} split to measure on")
-    inputs = _examples(split, options.max_examples)
     result = measure(
-        model, inputs, list(options.layers) if options.layers else None, levels=options.levels,
-        samplings=options.samplings, unit=options.unit, threshold=options.threshold,
+        model, _examples(split, options.max_examples), list(options.layers) if options.layers else None,
+        levels=options.levels, samplings=options.samplings, unit=options.unit, threshold=options.threshold,
         max_samples=options.max_samples, device=device, seed=stream_seed(spec.seed, "measure"),
         dead=options.dead, progress=progress,
     )  # fmt: skip
     for kind in ("layers", "curves", "histograms"):
         table = result.frame(kind)
-        write_atomically(layout.measure_table(kind), lambda path, table=table: table.to_parquet(path, index=False))
-    write_json(layout.measure_summary, {
+        write_atomically(layout.measure_table(kind, stage),
+                         lambda path, table=table: table.to_parquet(path, index=False))  # fmt: skip
+    summary = {
         "auc": result.auc, "auc_std": result.auc_std, "similarity": result.similarity,
         "similarity_std": result.similarity_std, "similarity_fraction": result.similarity_fraction,
+        "collapsed": result.collapsed, "predicted": {str(k): v for k, v in result.predicted.items()},
         "examples": result.examples, "settings": result.settings,
-    })  # fmt: skip
+    }  # fmt: skip
+    if stage.startswith("epoch-"):  # the figure of metrics across epochs needs the accuracy too
+        target = resolve_device(device)
+        summary["test_accuracy"] = evaluate(model.to(target), _on(bundle, target).test, target).accuracy
+    write_json(layout.measure_summary(stage), summary)
     return result
 
 
 def _examples(split: Split, limit: int | None) -> Any:
     if isinstance(split, TensorSplit):
-        inputs = split.inputs if limit is None else split.inputs[:limit]
-        return inputs
+        return split.inputs if limit is None else split.inputs[:limit]
     if limit is not None:
         split = torch.utils.data.Subset(split, range(min(limit, len(split))))
     return torch.utils.data.DataLoader(split, batch_size=256)

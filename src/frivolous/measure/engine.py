@@ -231,6 +231,7 @@ def run(
         budget = _memory_budget(settings, device)
         captures = itertools.chain([first_capture], (network.capture(x) for x in batches))
         examples = 0
+        predicted: dict[int, int] = {}
         bar = tqdm(captures, total=batch_count(data, batch_size), desc="measuring", unit="batch",
                    disable=None if progress is None else not progress, leave=False)  # fmt: skip
         for capture in bar:
@@ -239,6 +240,8 @@ def run(
             for name, sampler in samplers.items():
                 sampler.add(capture.activations[name])
             reference = labels_of(capture.logits)
+            for label, count in zip(*torch.unique(reference, return_counts=True)):
+                predicted[int(label)] = predicted.get(int(label), 0) + int(count)
             for curve in curves:
                 if any(network.affects_output(l) for l in curve.layers):
                     curve.evaluate(network, capture, reference, _chunk(network, curve, capture.size, budget))
@@ -251,7 +254,8 @@ def run(
         name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ())) for name in names
     }
     described = settings.describe() | {"mode": network.mode, "device": str(device), "layers": names}
-    return MeasureResult(layers=results, all_layers=joint, examples=examples, settings=described)
+    return MeasureResult(layers=results, all_layers=joint, examples=examples, settings=described,
+                         predicted=dict(sorted(predicted.items())))  # fmt: skip
 
 
 def _curves(

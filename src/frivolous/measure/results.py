@@ -140,6 +140,18 @@ class MeasureResult:
     all_layers: AblationCurve | None
     examples: int
     settings: dict[str, Any] = field(default_factory=dict)
+    predicted: dict[int, int] = field(default_factory=dict)
+    """How many examples the unablated network assigns to each label. A
+    network that predicts one class for every example changes no label when
+    units are removed, so its AUC reads 1 without meaning anything."""
+
+    @property
+    def collapsed(self) -> bool:
+        """One class predicted for every example, or every probed unit dead."""
+        all_dead = bool(self.layers) and all(
+            layer.similarities and layer.dead == layer.channels for layer in self.layers.values()
+        )
+        return len(self.predicted) == 1 or all_dead
 
     def _mean(self, attribute: str) -> float:
         values = {name: getattr(layer, attribute) for name, layer in self.layers.items()}

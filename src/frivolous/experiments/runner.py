@@ -1,0 +1,114 @@
+"""Running a sweep: every run not yet complete goes to an executor, then the
+results tables are rebuilt from the run folders.
+
+A sweep's folder::
+
+    <out>/
+      sweep.yaml        the sweep spec
+      sweep.json        what was run: preset, scale, versions, device, times
+      runs/             one folder per run, named by the hash of its spec
+      results.parquet, layers.parquet, curves.parquet, histograms.parquet, epochs.parquet
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from frivolous.experiments.executors import Executor, Task, executor as make_executor
+from frivolous.experiments.layout import RunLayout, read_json, write_atomically, write_json
+from frivolous.experiments.sweep import SweepSpec
+from frivolous.measure.inputs import resolve_device
+from frivolous.results.table import collect, save
+
+SWEEP_SPEC, SWEEP_INFO, RUNS = "sweep.yaml", "sweep.json", "runs"
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    folder: Path
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+
+    def line(self) -> str:
+        return (f"{self.total} runs: {self.done} done ({self.skipped} already), {self.failed} failed"
+                + (f" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
+
+
+def versions() -> dict[str, str]:
+    from frivolous import __version__
+
+    return {"frivolous": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}  # fmt: skip
+
+
+def run_sweep(
+    sweep: SweepSpec,
+    out: str | Path,
+    *,
+    preset: str = "",
+    scale: str = "",
+    executor: Executor | None = None,
+    device: str = "auto",
+    data_root: str | Path | None = None,
+    progress: bool | None = None,
+) -> SweepSummary:
+    """Complete every run of ``sweep`` under ``out``, skipping finished ones,
+    and write the results tables. A failed run is recorded and the others go on."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / SWEEP_SPEC, sweep.to_yaml())
+    runs_root = out / RUNS
+    planned = list({RunLayout.of(p.spec, runs_root).root: p for p in sweep.expand()}.values())
+    todo = [p for p in planned if not RunLayout.of(p.spec, runs_root).record.is_file()]
+    info = _info(out, preset, scale, device, len(planned))
+    started = time.perf_counter()
+    executor = executor or make_executor(1)
+    tasks = [Task(p.spec.to_yaml(), str(runs_root), device, None if data_root is None else str(data_root))
+             for p in todo]  # fmt: skip
+    failed = 0
+    bar = tqdm(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
+               disable=None if progress is None else not progress)  # fmt: skip
+    try:
+        for outcome in executor.map(tasks):
+            bar.update(1)
+            if not outcome["ok"]:
+                failed += 1
+                bar.write(f"run {outcome['run_id']} failed: {outcome['error']}")
+            bar.set_postfix(failed=failed)
+    finally:
+        bar.close()
+        tables = collect(sweep, runs_root, preset)
+        save(tables, out)
+        info["seconds"] = info.get("seconds", 0.0) + time.perf_counter() - started
+        info["executor"] = executor.name
+        write_json(out / SWEEP_INFO, info)
+    status = tables["runs"]["status"]
+    return SweepSummary(out, len(planned), int((status == "done").sum()), int((status == "failed").sum()),
+                        len(planned) - len(todo), time.perf_counter() - started)  # fmt: skip
+
+
+def _info(out: Path, preset: str, scale: str, device: str, total: int) -> dict[str, Any]:
+    path = out / SWEEP_INFO
+    info = read_json(path) if path.is_file() else {}
+    info |= {"preset": preset, "scale": scale, "runs": total, "device": str(resolve_device(device)),
+             "command": " ".join(sys.argv), "versions": versions()}  # fmt: skip
+    return info
+
+
+def load_sweep(folder: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
+    folder = Path(folder)
+    if not (folder / SWEEP_SPEC).is_file():
+        raise FileNotFoundError(f"{folder} is not a sweep folder (no {SWEEP_SPEC})")
+    info = read_json(folder / SWEEP_INFO) if (folder / SWEEP_INFO).is_file() else {}
+    return SweepSpec.from_yaml(folder / SWEEP_SPEC), info
