@@ -7,6 +7,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from frivolous import data, zoo
 from frivolous.measure import (
     ALL_LAYERS,
     AblationCurve,
@@ -17,6 +18,7 @@ from frivolous.measure import (
     measure,
     similarity,
 )
+from frivolous.results.table import load_results
 
 try:
     __version__ = version("frivolous")
@@ -31,6 +33,9 @@ __all__ = [
     "SimilarityResult",
     "__version__",
     "ablation_curve",
+    "data",
+    "load_results",
     "measure",
     "similarity",
+    "zoo",
 ]

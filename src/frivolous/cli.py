@@ -144,3 +144,54 @@ def presets() -> None:
     console.print(table)
     console.print("Costs are estimates from the training throughputs of benchmarks/README.md (2-core CPU).",
                   highlight=False)  # fmt: skip
+
+
+SWEEP_DIR = typer.Argument(..., help="A sweep's folder (from frivolous sweep or reproduce).")
+
+
+@app.command()
+def plot(folder: Path = SWEEP_DIR) -> None:
+    """Draw every figure of a sweep (PNG and SVG) into FOLDER/figures."""
+    from frivolous.experiments.reproduce import figures
+
+    written = figures(folder)
+    typer.echo(f"{len(written)} files in {folder / 'figures'}")
+
+
+@app.command()
+def report(folder: Path = SWEEP_DIR) -> None:
+    """Write FOLDER/report.md and FOLDER/report.html: figures, verdicts, failed and collapsed runs."""
+    from frivolous.experiments.reproduce import report as write
+
+    markdown, page = write(folder)
+    typer.echo(f"report: {page}")
+
+
+@app.command()
+def reproduce(
+    preset: str = typer.Argument("mlp-teacher", help="A preset (see `frivolous presets`)."),
+    scale: str = typer.Option("quick", help="quick (a CPU, minutes to hours) or paper (the paper's settings)."),
+    out: Path | None = typer.Option(None, "--out", help="The sweep's folder (default: out/PRESET-SCALE)."),
+    jobs: int = JOBS,
+    device: str = DEVICE,
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Run a preset end to end: train and measure every run, then figures, verdicts and a report.
+
+    With no preset: the default main job, the MLP experiments on the teacher data (figures B4, B5, B11)."""
+    from frivolous.experiments.executors import executor
+    from frivolous.experiments.presets import SCALES, preset as find_preset
+    from frivolous.experiments.reproduce import reproduce as run
+
+    try:
+        find_preset(preset)
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    result = run(preset, scale=scale, out=out, executor=executor(jobs), device=device, data_root=data_root)
+    if result.summary is not None:
+        typer.echo(result.summary.line())
+    typer.echo(f"report: {result.html} (and {result.markdown.name}); took {result.seconds / 60:.1f} minutes")
+    raise typer.Exit(1 if result.summary is not None and result.summary.failed else 0)

@@ -105,7 +105,7 @@ def _mlp(scale: str, input_dim: int, variants: dict) -> SweepSpec:
         model={"family": "mlp", "init": "normal", "init_std": 0.01},
         data={"name": "teacher", "input_dim": input_dim, "n_train": 1000},
         train={"optimizer": "momentum", "lr": 0.01, "batch_size": 32, "epochs": 50},
-        variants=variants, select=MLP_SELECT, quick_train=MLP_QUICK,
+        variants=variants, select=MLP_SELECT, quick_train=MLP_QUICK, quick_widths=WIDTHS,
     )  # fmt: skip
 
 

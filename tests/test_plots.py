@@ -1,0 +1,385 @@
+"""Figures from a sweep's results tables: what they plot, which runs they leave out, that they are written."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from frivolous import plots
+from frivolous.measure.results import ALL_LAYERS
+from frivolous.plots import style
+from frivolous.plots.aggregate import (
+    NothingToPlot,
+    ablation_summary,
+    by_width,
+    epoch_summary,
+    parameter_counts,
+    per_layer_summary,
+)
+from frivolous.plots.density import smooth, violins
+from frivolous.plots.select import notes, usable
+
+VARIANTS = ("glorot_normal", "he_normal", "lecun_normal")
+WIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
+REPLICATES = (1, 2)
+LAYERS = ("conv1", "conv2")
+SAMPLINGS = (0, 1, 2)
+LEVELS = np.linspace(0, 1, 7)
+EPOCHS = (10, 20, 30)
+BINS = 1000
+NOISE = 0.01
+"""Replicate r's value is the variant's value at its width plus (-1)**r * NOISE: sample std NOISE * sqrt(2)."""
+FAILED = ("glorot_normal", 1.0, 2)
+COLLAPSED = ("he_normal", 4.0, 2)
+NOT_KEPT = ("lecun_normal", 2.0, 2)
+BAD = 99.0
+"""What excluded runs report, so any leak into an aggregate shows."""
+
+
+def run_id(variant: str, width: float, replicate: int) -> str:
+    return f"{variant}-{width:g}-{replicate}"
+
+
+def value(base: float, variant: str, width: float, replicate: int) -> float:
+    """A metric with a known mean over replicates: rises with width, offset per variant."""
+    return base + 0.02 * math.log2(width) + 0.01 * VARIANTS.index(variant) + (-1) ** replicate * NOISE
+
+
+def excluded(key: tuple[str, float, int]) -> bool:
+    return key in (FAILED, COLLAPSED, NOT_KEPT)
+
+
+def make_runs() -> pd.DataFrame:
+    rows = []
+    for variant in VARIANTS:
+        for width in WIDTHS:
+            for rep in REPLICATES:
+                key = (variant, width, rep)
+                metrics = {
+                    "train_accuracy": value(0.9, *key),
+                    "val_accuracy": math.nan,
+                    "test_accuracy": value(0.7, *key),
+                    "auc": value(0.6, *key),
+                    "auc_std": 0.01,
+                    "similarity": value(2.0, *key),
+                    "similarity_std": 0.5,
+                    "similarity_fraction": value(0.05, *key),
+                    "auc_init": value(0.5, *key),
+                    "similarity_init": value(1.0, *key),
+                    "similarity_fraction_init": value(0.02, *key),
+                }
+                if excluded(key):
+                    metrics = {name: BAD for name in metrics}
+                rows.append(
+                    {
+                        "run_id": run_id(*key),
+                        "preset": "fig6",
+                        "variant": variant,
+                        "family": "alexnet",
+                        "width_factor": width,
+                        "replicate": rep,
+                        "params": int(7e6 * width**2),
+                        **metrics,
+                        "status": "failed" if key == FAILED else "done",
+                        "collapsed": key == COLLAPSED,
+                        "kept": key != NOT_KEPT,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def keys() -> list[tuple[str, float, int]]:
+    return [(v, w, r) for v in VARIANTS for w in WIDTHS for r in REPLICATES]
+
+
+def layer_value(key: tuple[str, float, int], layer: str, sampling: int) -> float:
+    """Per-layer metric: conv2 is 0.1 above conv1; samplings spread symmetrically about the layer's value."""
+    return BAD if excluded(key) else value(0.5, *key) + 0.1 * LAYERS.index(layer) + 0.01 * (sampling - 1)
+
+
+def make_layers() -> pd.DataFrame:
+    rows = [
+        {"run_id": run_id(*key), "stage": stage, "layer": layer, "sampling": s, "units": 100, "channels": 10,
+         "auc": layer_value(key, layer, s), "similarity": 10 * layer_value(key, layer, s), "similarity_std": 1.0,
+         "similarity_fraction": 0.01, "dead": 0, "samples": 50_000}  # fmt: skip
+        for key in keys()
+        for stage in ("trained", "init")
+        for layer in LAYERS
+        for s in SAMPLINGS
+    ]
+    return pd.DataFrame(rows)
+
+
+def curve(key: tuple[str, float, int], layer: str) -> np.ndarray:
+    """Wider networks lose fewer labels; conv2 loses half as many as conv1; all-layers loses everything."""
+    if excluded(key):
+        return np.full(len(LEVELS), BAD)
+    if layer == ALL_LAYERS:
+        return np.zeros(len(LEVELS))
+    slope = 0.9 / (1 + (math.log2(key[1]) + 2) / 4) / (1 + LAYERS.index(layer))
+    return 1 - slope * LEVELS
+
+
+def make_curves() -> pd.DataFrame:
+    frames = [
+        pd.DataFrame({"run_id": run_id(*key), "stage": stage, "layer": layer, "sampling": s, "level": LEVELS,
+                      "removed": np.round(LEVELS * 100).astype(int), "unchanged": curve(key, layer)})  # fmt: skip
+        for key in keys()
+        for stage in ("trained", "init")
+        for layer in (*LAYERS, ALL_LAYERS)
+        for s in SAMPLINGS
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+EDGES = np.linspace(0, 1, BINS + 1)
+CENTRES = (EDGES[:-1] + EDGES[1:]) / 2
+
+
+def pairs(key: tuple[str, float, int], layer: str) -> np.ndarray:
+    """conv1: every pair in one bin near 0.9. conv2 (the last layer): exponential in |r|, wider at larger width."""
+    if layer == "conv1":
+        counts = np.zeros(BINS, dtype=int)
+        counts[900] = 4950
+        return counts
+    scale = 0.05 * key[1] ** 0.5 * (1 + 0.1 * (key[2] - 1))
+    return np.round(1e5 * np.exp(-CENTRES / scale)).astype(int)
+
+
+def make_histograms() -> pd.DataFrame:
+    frames = [
+        pd.DataFrame({"run_id": run_id(*key), "stage": stage, "layer": layer, "low": EDGES[:-1], "high": EDGES[1:],
+                      "pairs": pairs(key, layer)})  # fmt: skip
+        for key in keys()
+        for stage in ("trained", "init")
+        for layer in LAYERS
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def make_epochs() -> pd.DataFrame:
+    """Checkpoints of one variant only, as in the paper's Fig. B2."""
+    rows = [
+        {"run_id": run_id(*key), "epoch": epoch, "test_accuracy": value(0.7, *key) + epoch / 1000,
+         "auc": value(0.6, *key), "similarity": value(2.0, *key), "similarity_fraction": value(0.05, *key)}  # fmt: skip
+        for key in keys()
+        if key[0] == "he_normal"
+        for epoch in EPOCHS
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    return {
+        "runs": make_runs(),
+        "layers": make_layers(),
+        "curves": make_curves(),
+        "histograms": make_histograms(),
+        "epochs": make_epochs(),
+    }
+
+
+# --- which runs count --------------------------------------------------------
+
+
+def test_usable_leaves_out_failed_collapsed_and_unkept_runs(tables: dict[str, pd.DataFrame]) -> None:
+    kept = set(usable(tables["runs"])["run_id"])
+    assert len(kept) == len(keys()) - 3
+    assert not kept & {run_id(*FAILED), run_id(*COLLAPSED), run_id(*NOT_KEPT)}
+
+
+def test_notes_name_the_collapsed_run_and_the_error_bars(tables: dict[str, pd.DataFrame]) -> None:
+    errors, left_out = notes(tables["runs"])
+    assert "standard deviation over replicates (1–2 per point)" in errors
+    assert left_out == "left out 1 collapsed run: he_normal 4x #2"
+
+
+def test_series_add_the_family_when_families_mix(tables: dict[str, pd.DataFrame]) -> None:
+    runs = tables["runs"].assign(family=np.where(tables["runs"]["variant"] == "he_normal", "resnet56", "alexnet"))
+    runs.loc[runs["variant"] == "lecun_normal", "variant"] = ""
+    assert set(usable(runs)["series"]) == {"alexnet, glorot_normal", "resnet56, he_normal", "alexnet"}
+
+
+# --- what is plotted ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("column, base", [("test_accuracy", 0.7), ("auc", 0.6), ("similarity_init", 1.0)])
+def test_by_width_is_mean_and_std_over_usable_replicates(tables: dict[str, pd.DataFrame], column: str,
+                                                         base: float) -> None:  # fmt: skip
+    summary = by_width(tables["runs"], column).set_index(["series", "width_factor"])
+    assert len(summary) == len(VARIANTS) * len(WIDTHS)
+    for variant in VARIANTS:
+        for width in WIDTHS:
+            point = summary.loc[(variant, width)]
+            if excluded((variant, width, 2)):  # only replicate 1 is left
+                assert point["n"] == 1 and math.isnan(point["std"])
+                assert point["mean"] == pytest.approx(value(base, variant, width, 1))
+            else:
+                assert point["n"] == 2
+                assert point["mean"] == pytest.approx(value(base, variant, width, 1) + NOISE)
+                assert point["std"] == pytest.approx(NOISE * math.sqrt(2))
+
+
+def test_by_width_drops_points_without_values(tables: dict[str, pd.DataFrame]) -> None:
+    assert by_width(tables["runs"], "val_accuracy").empty
+
+
+def test_ablation_summary_averages_layers_and_leaves_out_the_all_layers_curve(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    summary = ablation_summary(tables["runs"], tables["curves"]).set_index(["series", "width_factor", "level"])
+    assert summary["mean"].max() <= 1 and summary["mean"].min() > 0
+    for width in WIDTHS:
+        expected = np.mean([curve(("he_normal", width, 1), layer) for layer in LAYERS], axis=0)
+        assert summary.loc[("he_normal", width)]["mean"].to_numpy() == pytest.approx(expected)
+    assert summary.loc[("he_normal", 4.0)]["n"].eq(1).all()
+    one = ablation_summary(tables["runs"], tables["curves"], layer="conv2").set_index(["series", "width_factor"])
+    expected = curve(("glorot_normal", 2.0, 1), "conv2")
+    assert one.loc[("glorot_normal", 2.0)]["mean"].to_numpy() == pytest.approx(expected)
+    every = ablation_summary(tables["runs"], tables["curves"], layer=ALL_LAYERS)
+    assert (every["mean"] == 0).all()
+
+
+def test_per_layer_summary_averages_samplings_then_replicates(tables: dict[str, pd.DataFrame]) -> None:
+    summary = per_layer_summary(tables["runs"], tables["layers"], "auc").set_index(["series", "layer", "width_factor"])
+    assert len(summary) == len(VARIANTS) * len(LAYERS) * len(WIDTHS)
+    point = summary.loc[("lecun_normal", "conv2", 1.0)]
+    assert point["mean"] == pytest.approx(value(0.5, "lecun_normal", 1.0, 1) + NOISE + 0.1)
+    assert point["std"] == pytest.approx(NOISE * math.sqrt(2))
+    left = summary.loc[("lecun_normal", "conv2", 2.0)]
+    assert left["n"] == 1 and left["mean"] < 1
+
+
+def test_epoch_summary_per_width_and_epoch(tables: dict[str, pd.DataFrame]) -> None:
+    summary = epoch_summary(tables["runs"], tables["epochs"], "test_accuracy").set_index(
+        ["series", "width_factor", "epoch"]
+    )
+    assert set(summary.index.get_level_values("series")) == {"he_normal"}
+    assert summary.loc[("he_normal", 0.5, 20), "mean"] == pytest.approx(value(0.7, "he_normal", 0.5, 1) + NOISE + 0.02)
+    assert summary.loc[("he_normal", 4.0, 30), "n"] == 1
+
+
+def test_violins_integrate_to_one_and_show_the_last_layer(tables: dict[str, pd.DataFrame]) -> None:
+    shapes = violins(tables["runs"], tables["histograms"])
+    assert len(shapes) == len(VARIANTS) * len(WIDTHS)
+    for v in shapes:
+        assert v.layer == "conv2"
+        assert v.integral == pytest.approx(1)
+        assert (v.density >= 0).all()
+    means = {(v.series, v.width_factor): v.mean for v in shapes}
+    assert means[("he_normal", 0.25)] < means[("he_normal", 1.0)] < means[("he_normal", 4.0)]
+    assert [v.runs for v in shapes if (v.series, v.width_factor) == ("he_normal", 4.0)] == [1]
+
+
+def test_violin_mean_comes_from_the_histogram(tables: dict[str, pd.DataFrame]) -> None:
+    (spike,) = [v for v in violins(tables["runs"], tables["histograms"], layer="conv1", smoothing=0)
+                if (v.series, v.width_factor) == ("glorot_normal", 1.0)]  # fmt: skip
+    assert spike.mean == pytest.approx(CENTRES[900])
+    assert spike.density[900] == pytest.approx(BINS) and spike.density.sum() == pytest.approx(BINS)
+    (exact,) = [v for v in violins(tables["runs"], tables["histograms"], smoothing=0)
+                if (v.series, v.width_factor) == ("he_normal", 4.0)]  # fmt: skip
+    counts = pairs(("he_normal", 4.0, 1), "conv2")
+    assert exact.mean == pytest.approx((CENTRES * counts).sum() / counts.sum())
+
+
+def test_smoothing_keeps_mass_and_spreads_a_spike() -> None:
+    spike = np.zeros(BINS)
+    spike[0] = BINS
+    smoothed = smooth(spike, np.full(BINS, 1 / BINS), sigma=0.01)
+    assert (smoothed / BINS).sum() == pytest.approx(1)
+    assert smoothed[0] < BINS and smoothed[0] == smoothed.max() and smoothed[50] < 1e-3
+
+
+def test_parameter_counts_from_runs_and_from_the_zoo(tables: dict[str, pd.DataFrame]) -> None:
+    counts = parameter_counts(tables["runs"])
+    assert list(counts["family"].unique()) == ["alexnet"] and list(counts["width_factor"]) == list(WIDTHS)
+    runs = tables["runs"].copy()
+    runs.loc[runs["variant"] == "he_normal", "params"] += 1  # a variant that changes the architecture
+    assert set(parameter_counts(runs)["family"]) == {f"alexnet, {variant}" for variant in VARIANTS}
+    table = plots.parameter_table(["alexnet", "inception_v3"])
+    alexnet = table[table["family"] == "alexnet"].set_index("width_factor")["params"]
+    assert alexnet[1.0] == 6_989_642
+    for family, group in table.groupby("family"):
+        assert group.sort_values("width_factor")["params"].is_monotonic_increasing, family
+    assert table[table["family"] == "inception_v3"]["params"].max() > 3e8
+
+
+# --- style -------------------------------------------------------------------
+
+
+def test_width_axis_ticks_read_as_fractions() -> None:
+    ax = Figure().subplots()
+    style.width_axis(ax, WIDTHS)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1/4", "1/2", "1", "2", "4"]
+    assert ax.get_xscale() == "log"
+
+
+def test_palette_depends_only_on_the_set_of_labels() -> None:
+    assert style.palette(["b", "a", "c", "a"]) == style.palette(["c", "a", "b"])
+
+
+def test_unknown_metric_is_refused(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="similarity_fraction"):
+        plots.metric_vs_width(tables["runs"], tmp_path / "x", metric="accuracy")
+
+
+# --- files ---------------------------------------------------------------------
+
+REPORT = {"accuracy", "ablation-curves", "violins", "auc", "similarity", "similarity-fraction", "summary",
+          "per-layer-auc", "per-layer-similarity", "parameters", "epochs"}  # fmt: skip
+RUN_LEVEL = {"accuracy", "auc", "similarity", "similarity-fraction", "summary", "parameters"}
+
+
+@pytest.fixture(scope="module")
+def report(tables: dict[str, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return plots.plot_all(tables, tmp_path_factory.mktemp("report"))
+
+
+def assert_written(paths: list[Path], stem: Path) -> None:
+    assert paths == [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")]
+    png, svg = paths
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "<svg" in svg.read_text()[:1000]
+
+
+def test_plot_all_writes_every_figure_type(report: list[Path]) -> None:
+    assert sorted(p.name for p in report) == sorted(f"{name}.{fmt}" for name in REPORT for fmt in ("png", "svg"))
+    for png, svg in zip(report[::2], report[1::2]):
+        assert_written([png, svg], png.with_suffix(""))
+
+
+def test_plot_all_skips_figures_without_data(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    written = plots.plot_all({"runs": tables["runs"], "epochs": tables["epochs"].iloc[:0]}, tmp_path)
+    assert {p.name.rsplit(".", 1)[0] for p in written} == RUN_LEVEL
+    everything_collapsed = {**tables, "runs": tables["runs"].assign(collapsed=True)}
+    assert plots.plot_all(everything_collapsed, tmp_path / "none") == []
+
+
+VARIATIONS = {
+    "titled-accuracy": lambda t, stem: plots.accuracy_vs_width(t["runs"], stem, title="AlexNet, CIFAR-10"),
+    "one-layer-curves": lambda t, stem: plots.ablation_curves(t["runs"], t["curves"], stem, layer="conv1"),
+    "one-layer-violins": lambda t, stem: plots.similarity_violins(t["runs"], t["histograms"], stem, layer="conv1"),
+    "fraction-without-init": lambda t, stem: plots.metric_vs_width(t["runs"], stem, "similarity_fraction",
+                                                                   show_init=False),  # fmt: skip
+    "zoo-parameters": lambda t, stem: plots.params_vs_width(plots.parameter_table(["mlp", "alexnet"]), stem),
+}
+
+
+@pytest.mark.parametrize("name", VARIATIONS)
+def test_figure_options_write_png_and_svg(tables: dict[str, pd.DataFrame], tmp_path: Path, name: str) -> None:
+    stem = tmp_path / "nested" / name
+    assert_written(VARIATIONS[name](tables, stem), stem)
+
+
+def test_a_figure_of_only_excluded_runs_is_refused(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    runs = tables["runs"].assign(collapsed=True)
+    with pytest.raises(NothingToPlot):
+        plots.metric_vs_width(runs, tmp_path / "auc")
+    with pytest.raises(NothingToPlot):
+        plots.similarity_violins(runs, tables["histograms"], tmp_path / "violins")
