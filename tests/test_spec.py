@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from frivolous.cli import app
@@ -34,7 +35,7 @@ def test_defaults_and_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(s.to_yaml())
     assert RunSpec.from_yaml(path) == s
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(ValidationError, match="frozen"):
         s.seed = 3  # type: ignore[misc]
 
 

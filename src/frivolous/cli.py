@@ -66,11 +66,20 @@ def train(
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
 ) -> None:
-    """Train one run; resume it if it was interrupted; do nothing if it is done. Prints the run folder."""
+    """Train one run; resume it if it was interrupted; do nothing if it is done. Prints the run folder.
+
+    Under torchrun (torchrun --nproc-per-node N -m frivolous train SPEC) the N processes train it together."""
     from frivolous.experiments.run import train_run
+    from frivolous.train.distributed import from_environment, stop
 
     run_spec = _spec_or_exit(spec)
-    outcome = train_run(run_spec, out, device=device, data_root=data_root)
+    shard = from_environment()
+    try:
+        outcome = train_run(run_spec, out, device=device, data_root=data_root)
+    finally:
+        stop(shard)
+    if not shard.main:
+        return
     status = outcome.status
     note = "already trained" if outcome.skipped else f"trained in {status['seconds']:.1f} s"
     accuracies = ", ".join(f"{split} {status[f'{split}_accuracy']:.4f}" for split in ("train", "val", "test")
@@ -100,6 +109,25 @@ def measure_command(
 
 
 JOBS = typer.Option(1, "--jobs", min=1, help="Runs at a time, each in its own worker process (1: in this process).")
+EXECUTOR = typer.Option("local", "--executor", help="Where runs execute: local, ray or slurm.")
+ADDRESS = typer.Option(None, "--address", help="Ray: the cluster to join (default: a private local instance).")
+DASHBOARD = typer.Option(False, "--ray-dashboard", help="Ray: start the dashboard, on 127.0.0.1 only.")
+PARTITION = typer.Option(None, "--partition", help="Slurm: the partition.")
+MINUTES = typer.Option(24 * 60, "--time", min=1, help="Slurm: the time limit of one run's job, in minutes.")
+CPUS = typer.Option(None, "--cpus", min=0, help="Ray/Slurm: CPUs per run (default: per model family / Slurm's).")
+GPUS = typer.Option(None, "--gpus", min=0, help="Ray/Slurm: GPUs per run.")
+MEM = typer.Option(None, "--mem", min=0, help="Slurm: memory per run, in GB.")
+PARALLELISM = typer.Option(64, "--parallelism", min=1, help="Slurm: jobs of the array running at once.")
+
+
+def _executor_options(kind: str, jobs: int, address: str | None, dashboard: bool, partition: str | None,
+                      minutes: int, cpus: float | None, gpus: float | None, mem: float | None, parallelism: int):  # fmt: skip
+    from frivolous.experiments.executors import EXECUTORS, ExecutorOptions
+
+    if kind not in EXECUTORS:
+        typer.echo(f"--executor must be one of {list(EXECUTORS)}, got {kind!r}", err=True)
+        raise typer.Exit(2)
+    return ExecutorOptions(kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem, parallelism)
 
 
 @app.command()
@@ -109,9 +137,18 @@ def sweep(
     jobs: int = JOBS,
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
+    executor_kind: str = EXECUTOR,
+    address: str | None = ADDRESS,
+    dashboard: bool = DASHBOARD,
+    partition: str | None = PARTITION,
+    minutes: int = MINUTES,
+    cpus: float | None = CPUS,
+    gpus: float | None = GPUS,
+    mem: float | None = MEM,
+    parallelism: int = PARALLELISM,
 ) -> None:
     """Train and measure every run of a sweep; skip finished runs; write the results tables."""
-    from frivolous.experiments.executors import executor
+    from frivolous.experiments.executors import make_executor
     from frivolous.experiments.runner import run_sweep
     from frivolous.experiments.spec import SpecError
     from frivolous.experiments.sweep import SweepSpec
@@ -121,7 +158,9 @@ def sweep(
     except SpecError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    summary = run_sweep(sweep_spec, out, executor=executor(jobs), device=device, data_root=data_root)
+    options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
+                                parallelism)  # fmt: skip
+    summary = run_sweep(sweep_spec, out, executor=make_executor(options, out), device=device, data_root=data_root)
     typer.echo(f"results: {out / 'results.parquet'}")
     typer.echo(summary.line())
     raise typer.Exit(1 if summary.failed else 0)
@@ -175,11 +214,20 @@ def reproduce(
     jobs: int = JOBS,
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
+    executor_kind: str = EXECUTOR,
+    address: str | None = ADDRESS,
+    dashboard: bool = DASHBOARD,
+    partition: str | None = PARTITION,
+    minutes: int = MINUTES,
+    cpus: float | None = CPUS,
+    gpus: float | None = GPUS,
+    mem: float | None = MEM,
+    parallelism: int = PARALLELISM,
 ) -> None:
     """Run a preset end to end: train and measure every run, then figures, verdicts and a report.
 
     With no preset: the default main job, the MLP experiments on the teacher data (figures B4, B5, B11)."""
-    from frivolous.experiments.executors import executor
+    from frivolous.experiments.executors import make_executor
     from frivolous.experiments.presets import SCALES, preset as find_preset
     from frivolous.experiments.reproduce import reproduce as run
 
@@ -190,7 +238,11 @@ def reproduce(
     except ValueError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    result = run(preset, scale=scale, out=out, executor=executor(jobs), device=device, data_root=data_root)
+    folder = out if out is not None else Path("out") / f"{preset}-{scale}"
+    options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
+                                parallelism)  # fmt: skip
+    result = run(preset, scale=scale, out=folder, executor=make_executor(options, folder), device=device,
+                 data_root=data_root)  # fmt: skip
     if result.summary is not None:
         typer.echo(result.summary.line())
     typer.echo(f"report: {result.html} (and {result.markdown.name}); took {result.seconds / 60:.1f} minutes")

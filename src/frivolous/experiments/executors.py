@@ -102,11 +102,11 @@ class Processes(Executor):
                         try:
                             yield future.result()
                         except BrokenProcessPool:
-                            yield _died(task)
+                            yield record_death(task, DIED)
                             raise
             except BrokenProcessPool:
                 for task in running.values():
-                    yield _died(task)
+                    yield record_death(task, DIED)
                 pool.shutdown(wait=False, cancel_futures=True)
                 continue
             except BaseException:
@@ -115,17 +115,60 @@ class Processes(Executor):
             pool.shutdown()
 
 
-def _died(task: Task) -> dict[str, Any]:
+DIED = "the worker process running this run died (killed, or out of memory)"
+
+
+def record_death(task: Task, error: str) -> dict[str, Any]:
+    """Record, in the run's folder, a failure the run could not record itself."""
     from frivolous.experiments.layout import RunLayout, write_json
     from frivolous.experiments.spec import RunSpec
 
     layout = RunLayout.of(RunSpec.from_dict(yaml.safe_load(task.spec)), task.root)
-    failure = {"error": "the worker process running this run died (killed, or out of memory)", "traceback": ""}
+    failure = {"error": error, "traceback": ""}
     if layout.root.is_dir():
         write_json(layout.failure, failure)
     return {"ok": False, "run_id": layout.root.name, **failure}
 
 
+EXECUTORS = ("local", "ray", "slurm")
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Everything the command line can say about where runs execute."""
+
+    kind: str = "local"
+    jobs: int = 1
+    address: str | None = None
+    dashboard: bool = False
+    partition: str | None = None
+    minutes: int = 24 * 60
+    cpus: float | None = None
+    gpus: float | None = None
+    mem_gb: float | None = None
+    parallelism: int = 64
+
+
 def executor(jobs: int = 1) -> Executor:
     """In-process for one job, worker processes for more."""
     return InProcess() if jobs == 1 else Processes(jobs)
+
+
+def make_executor(options: ExecutorOptions, sweep_folder: str | os.PathLike) -> Executor:
+    """The executor the options describe; Ray and submitit are imported only when chosen."""
+    if options.kind == "local":
+        return executor(options.jobs)
+    if options.kind == "ray":
+        from frivolous.experiments.ray_executor import RayExecutor
+
+        return RayExecutor(options.address, cpus=options.cpus, gpus=options.gpus, dashboard=options.dashboard)
+    if options.kind == "slurm":
+        from frivolous.experiments.slurm_executor import SlurmExecutor
+
+        return SlurmExecutor(
+            os.path.join(sweep_folder, "slurm"), partition=options.partition, minutes=options.minutes,
+            cpus=None if options.cpus is None else int(options.cpus),
+            gpus=None if options.gpus is None else int(options.gpus),
+            mem_gb=options.mem_gb, parallelism=options.parallelism,
+        )  # fmt: skip
+    raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {options.kind!r}")

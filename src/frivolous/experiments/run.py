@@ -26,6 +26,7 @@ from frivolous.measure import MeasureResult, measure
 from frivolous.measure.inputs import resolve_device
 from frivolous.measure.seeding import stream_seed
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
+from frivolous.train.distributed import from_environment, start
 from frivolous.train.loop import Callback, Trainer, TrainState, evaluate
 
 TRAINED = "trained"
@@ -58,13 +59,13 @@ class Checkpoints(Callback):
     the weights at the spec's checkpoint epochs; saves the best weights when
     validation improves."""
 
-    def __init__(self, layout: RunLayout, keep: tuple[int, ...]) -> None:
-        self.layout, self.keep = layout, set(keep)
+    def __init__(self, layout: RunLayout, keep: tuple[int, ...], *, writer: bool = True) -> None:
+        self.layout, self.keep, self.writer = layout, set(keep), writer
 
     def on_start(self, trainer: Trainer) -> None:
         state = load_training_state(trainer.model, trainer.optimizer, self.layout.last_tensors, self.layout.last_state)
         if state is None:
-            if 0 in self.keep:
+            if 0 in self.keep and self.writer:
                 save_weights(trainer.model, self.layout.epoch_weights(0))
             return
         trainer.state = TrainState.from_dict(state)
@@ -72,9 +73,12 @@ class Checkpoints(Callback):
             trainer.best_weights = load_file(str(self.layout.best_weights), device=str(trainer.device))
 
     def on_improvement(self, trainer: Trainer) -> None:
-        save_weights(trainer.model, self.layout.best_weights)
+        if self.writer:
+            save_weights(trainer.model, self.layout.best_weights)
 
     def on_epoch_end(self, trainer: Trainer) -> None:
+        if not self.writer:
+            return
         if trainer.state.epoch in self.keep:
             save_weights(trainer.model, self.layout.epoch_weights(trainer.state.epoch))
         save_training_state(trainer.model, trainer.optimizer, self.layout.last_tensors, self.layout.last_state,
@@ -112,23 +116,28 @@ def train_run(
     data_root: str | Path | None = None,
     progress: bool | None = None,
 ) -> TrainOutcome:
-    """Train ``spec`` into its folder under ``root``; skip it if it is done."""
-    layout = prepare_folder(spec, root)
+    """Train ``spec`` into its folder under ``root``; skip it if it is done.
+
+    Under ``torchrun`` the processes train the run together (see
+    :mod:`frivolous.train.distributed`) and the first one writes the folder."""
+    shard = from_environment()
+    target = start(shard, resolve_device(device))
+    if shard.main:
+        prepare_folder(spec, root)
+    shard.barrier()
+    layout = RunLayout.of(spec, root)
     done = status(layout)
     if done is not None and done.get("state") == TRAINED:
         return TrainOutcome(layout, done, skipped=True)
     started = time.perf_counter()
-    target = resolve_device(device)
     bundle = load_data(spec, data_root)
     model = build_model(spec, bundle)
-    trainer = Trainer(model, _on(bundle, target), spec.train, seed=spec.seed, device=target,
-                      callbacks=[Checkpoints(layout, spec.train.checkpoints)], progress=progress)  # fmt: skip
+    trainer = Trainer(model, _on(bundle, target), spec.train, seed=spec.seed, device=target, progress=progress,
+                      callbacks=[Checkpoints(layout, spec.train.checkpoints, writer=shard.main)], shard=shard)  # fmt: skip
     state = trainer.run()
-    save_weights(trainer.model, layout.weights)
-    write_json(layout.history, state.history)
     evaluations = {
         f"{name}_accuracy": evaluate(trainer.model, split, target, precision=spec.train.precision,
-                                     workers=spec.train.workers).accuracy  # fmt: skip
+                                     workers=spec.train.workers, shard=shard).accuracy  # fmt: skip
         for name, split in (("train", trainer.data.train), ("val", trainer.data.val), ("test", trainer.data.test))
         if split is not None
     }
@@ -139,10 +148,15 @@ def train_run(
         "stopped_early": state.stopped_early,
         "params": parameter_count(trainer.model),
         "device": str(target),
+        "processes": shard.world,
         "seconds": time.perf_counter() - started,
         **evaluations,
     }
-    write_json(layout.status, result)  # last: the run is complete once this exists
+    if shard.main:
+        save_weights(trainer.model, layout.weights)
+        write_json(layout.history, state.history)
+        write_json(layout.status, result)  # last: the run is complete once this exists
+    shard.barrier()
     return TrainOutcome(layout, result, skipped=False)
 
 

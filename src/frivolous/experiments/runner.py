@@ -42,7 +42,7 @@ class SweepSummary:
 
     def line(self) -> str:
         return (f"{self.total} runs: {self.done} done ({self.skipped} already), {self.failed} failed"
-                + (f" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
+                + (" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
 
 
 def versions() -> dict[str, str]:

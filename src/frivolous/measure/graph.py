@@ -403,7 +403,7 @@ class GraphNetwork(ProbedNetwork):
         return self._full_bytes
 
 
-def _node_bytes(nodes: Iterable[fx.Node]) -> int | None:
+def _node_bytes(nodes: Iterable[fx.Node]) -> int:
     total = 0
     for node in nodes:
         meta = node.meta.get("tensor_meta")

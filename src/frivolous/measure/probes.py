@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -51,16 +50,6 @@ def is_activation_module(module: nn.Module) -> bool:
 def function_name(target: object) -> str:
     name = getattr(target, "__name__", str(target))
     return name.rstrip("_") or name
-
-
-@dataclass(frozen=True)
-class ProbeName:
-    """A probe's name and where it lives: ``module`` and ``call`` for a module
-    output, ``None`` and 0 for a functional activation."""
-
-    name: str
-    module: str | None
-    call: int
 
 
 def call_names(module: str, calls: int) -> list[str]:

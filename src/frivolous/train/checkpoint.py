@@ -29,16 +29,6 @@ def save_weights(model: nn.Module, path: Path) -> None:
     write_atomically(path, lambda temporary: save_file(tensors, str(temporary)))
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    state = load_file(str(path), device=str(next(model.parameters()).device))
-    model.load_state_dict(state)
-
-
-def weights_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """An in-memory copy of the weights (for early stopping)."""
-    return {name: t.detach().clone() for name, t in model.state_dict().items()}
-
-
 def save_training_state(
     model: nn.Module, optimizer: torch.optim.Optimizer, tensors_path: Path, state_path: Path, state: dict[str, Any]
 ) -> None:

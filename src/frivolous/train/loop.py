@@ -23,12 +23,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from frivolous.data.bundle import Augment, DataBundle, Split, TensorSplit
 from frivolous.experiments.spec import TrainSpec
 from frivolous.measure.seeding import generator, stream_seed
+from frivolous.train.distributed import SINGLE, Shard
 from frivolous.train.optim import learning_rate, make_optimizer, set_learning_rate
 
 EVAL_BATCH_SIZE = 1000
@@ -79,6 +81,25 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return contextlib.nullcontext()
 
 
+def batch_indices(
+    n: int, batch_size: int, *, order: torch.Generator | None = None, shard: Shard = SINGLE, whole: bool = False,
+    device: torch.device | str = "cpu",
+) -> Iterator[torch.Tensor]:
+    """The example indices of each batch for this process (on ``device``):
+    global batches of ``batch_size`` (shuffled by ``order``), each split
+    across the processes. With ``whole``, a last global batch too small to
+    give every process an example is dropped, so that every process takes
+    the same number of steps."""
+    index = (torch.randperm(n, generator=order) if order is not None else torch.arange(n)).to(device)
+    for start in range(0, n, batch_size):
+        chosen = index[start : start + batch_size]
+        if whole and len(chosen) < shard.world:
+            return
+        part = shard.take(chosen)
+        if len(part):
+            yield part
+
+
 def batches(
     split: Split,
     batch_size: int,
@@ -88,47 +109,46 @@ def batches(
     augment: Augment | None = None,
     augment_generator: torch.Generator | None = None,
     workers: int = 0,
+    shard: Shard = SINGLE,
+    whole: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs, labels) batches on ``device``; shuffled if ``order`` is given."""
-    if isinstance(split, TensorSplit):
-        n = len(split)
-        index = torch.randperm(n, generator=order).to(split.labels.device) if order is not None else None
-        for start in range(0, n, batch_size):
-            if index is None:
-                x, y = split.inputs[start : start + batch_size], split.labels[start : start + batch_size]
-            else:
-                chosen = index[start : start + batch_size]
-                x, y = split.inputs[chosen], split.labels[chosen]
+    """(inputs, labels) batches on ``device`` (see :func:`batch_indices`)."""
+    tensors = isinstance(split, TensorSplit)
+    parts = batch_indices(len(split), batch_size, order=order, shard=shard, whole=whole,
+                          device=split.labels.device if tensors else "cpu")  # fmt: skip
+    if tensors:
+        for part in parts:
+            x, y = split.inputs[part], split.labels[part]
             if augment is not None:
                 x = augment(x, augment_generator)
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return
-    loader = DataLoader(split, batch_size=batch_size, shuffle=order is not None, generator=order,
-                        num_workers=workers, pin_memory=device.type == "cuda")  # fmt: skip
+    loader = DataLoader(split, batch_sampler=[part.tolist() for part in parts], num_workers=workers,
+                        pin_memory=device.type == "cuda")  # fmt: skip
     for x, y in loader:
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 def evaluate(model: nn.Module, split: Split, device: torch.device, *, precision: str = "fp32",
-             channels_last: bool = False, workers: int = 0) -> Evaluation:  # fmt: skip
-    """Loss and top-1 accuracy in eval mode (the model's mode is restored)."""
+             channels_last: bool = False, workers: int = 0, shard: Shard = SINGLE) -> Evaluation:  # fmt: skip
+    """Loss and top-1 accuracy in eval mode (the model's mode is restored);
+    split across the processes of ``shard`` and summed."""
     training = model.training
     model.eval()
-    loss = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    count = 0
+    sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, count
     with torch.inference_mode(), _autocast(device, precision):
-        for x, y in batches(split, EVAL_BATCH_SIZE, device, workers=workers):
+        for x, y in batches(split, EVAL_BATCH_SIZE, device, workers=workers, shard=shard):
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             logits = model(x).float()
-            loss += F.cross_entropy(logits, y, reduction="sum").double()
-            correct += (logits.argmax(1) == y).sum()
-            count += len(y)
+            sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
+            sums[1] += (logits.argmax(1) == y).sum()
+            sums[2] += len(y)
     model.train(training)
+    loss, correct, count = shard.sum(sums).tolist()
     if count == 0:
         raise ValueError("cannot evaluate on an empty split")
-    return Evaluation(float(loss) / count, int(correct) / count)
+    return Evaluation(loss / count, correct / count)
 
 
 class Trainer:
@@ -145,18 +165,22 @@ class Trainer:
         device: torch.device,
         callbacks: list[Callback] = (),  # type: ignore[assignment]
         progress: bool | None = None,
+        shard: Shard = SINGLE,
     ) -> None:
         if spec.early_stopping and data.val is None:
             raise ValueError(f"early stopping needs a validation split, and {data.name!r} has none")
         self.model = model.to(device)
         if spec.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.shard = shard
+        # the model that computes the loss: DDP's wrapper averages gradients across processes
+        self.network = DistributedDataParallel(self.model) if shard.active else self.model
         self.data = data
         self.spec = spec
         self.seed = seed
         self.device = device
         self.callbacks = list(callbacks)
-        self.progress = progress
+        self.progress = progress if shard.main else False
         self.optimizer = make_optimizer(self.model, spec)
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -167,15 +191,13 @@ class Trainer:
         set_learning_rate(self.optimizer, lr)
         torch.manual_seed(stream_seed(self.seed, "dropout", epoch))
         self.model.train()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
+        sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, seen
         started = time.perf_counter()
         stream = batches(
             self.data.train, spec.effective_batch_size, device,
             order=generator(self.seed, "shuffle", epoch),
             augment=self.data.augment, augment_generator=generator(self.seed, "augment", epoch),
-            workers=spec.workers,
+            workers=spec.workers, shard=self.shard, whole=True,
         )  # fmt: skip
         total = math.ceil(len(self.data.train) / spec.effective_batch_size)
         bar = tqdm(stream, total=total, desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
@@ -184,23 +206,23 @@ class Trainer:
             if spec.channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, spec.precision):
-                logits = self.model(x)
+                logits = self.network(x)
                 loss = F.cross_entropy(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            loss_sum += loss.detach().double() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
+            sums[0] += loss.detach().double() * len(y)
+            sums[1] += (logits.detach().argmax(1) == y).sum()
+            sums[2] += len(y)
             if step % 25 == 24:
-                bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
-        record = {"epoch": epoch, "lr": lr, "loss": float(loss_sum) / max(seen, 1),
-                  "train_accuracy": int(correct) / max(seen, 1)}  # fmt: skip
+                bar.set_postfix(loss=f"{float(sums[0] / sums[2]):.4f}", acc=f"{float(sums[1] / sums[2]):.3f}")
+        loss_sum, correct, seen = self.shard.sum(sums).tolist()
+        record = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
         if not math.isfinite(record["loss"]):
             raise FloatingPointError(f"the training loss became {record['loss']} in epoch {epoch}; lower the lr")
         if self.data.val is not None:
             val = evaluate(self.model, self.data.val, device, precision=spec.precision,
-                           channels_last=spec.channels_last, workers=spec.workers)  # fmt: skip
+                           channels_last=spec.channels_last, workers=spec.workers, shard=self.shard)  # fmt: skip
             record |= {"val_loss": val.loss, "val_accuracy": val.accuracy}
         record["seconds"] = time.perf_counter() - started
         return record
