@@ -181,8 +181,8 @@ def presets() -> None:
                       preset.estimate("quick"), preset.estimate("paper"))  # fmt: skip
     console = Console(width=max(Console().width, 160))
     console.print(table)
-    console.print("Costs are estimates from the training throughputs of benchmarks/README.md (2-core CPU).",
-                  highlight=False)  # fmt: skip
+    console.print("Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.costs); GPUs divide the "
+                  "CIFAR-10 and ImageNet ones by far.", highlight=False)  # fmt: skip
 
 
 SWEEP_DIR = typer.Argument(..., help="A sweep's folder (from frivolous sweep or reproduce).")

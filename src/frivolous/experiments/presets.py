@@ -19,17 +19,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from frivolous.experiments import costs
 from frivolous.experiments.sweep import SweepSpec
 
 WIDTHS = (0.25, 0.5, 1, 2, 4)
 QUICK_WIDTHS = (0.25, 1, 4)
 SCALES = ("quick", "paper")
-
-THROUGHPUT_1X = {"mlp": 14_238, "alexnet": 114, "resnet56": 128, "cnn1d": 20_000, "resnet18": 9, "inception_v3": 3}
-"""Training examples per second at 1x on the 2-core CPU of benchmarks/README.md: measured for
-mlp (10,000-dim inputs), alexnet and resnet56 by bench_train.py; cnn1d estimated from its
-test runs; resnet18 and inception_v3 scaled from resnet56 by forward FLOPs (not measured)."""
-
 
 @dataclass(frozen=True)
 class Preset:
@@ -49,26 +44,10 @@ class Preset:
         return self.build(scale)
 
     def estimate(self, scale: str) -> str:
-        """Runs and CPU-hours, from the training throughputs above (an estimate:
-        cost grows as width for MLPs and as width squared for conv nets)."""
+        """Runs and an order of magnitude of their CPU time (:mod:`frivolous.experiments.costs`)."""
         if self.build is None:
             return "no training"
-        runs = self.sweep(scale).expand()
-        seconds = 0.0
-        for run in runs:
-            spec, family = run.spec, run.spec.model.family
-            examples = _train_examples(spec.data.name, spec.data.options) * spec.train.epochs
-            power = 0 if spec.model.options.get("only") else 1 if family == "mlp" else 2
-            dims = spec.data.options.get("input_dim", 10_000) / 10_000 if family == "mlp" else 1
-            rate = THROUGHPUT_1X[family] / (spec.model.width_factor**power * max(dims, 0.02))
-            seconds += examples / rate
-        return f"{len(runs)} runs, ~{seconds / 3600:.2g} CPU-hours"
-
-
-def _train_examples(name: str, options: dict[str, Any]) -> int:
-    full = {"teacher": 1000, "mnist1d": int(options.get("num_samples", 5000) * 0.72), "cifar10": 45_000,
-            "imagenet": 1_281_167}[name]  # fmt: skip
-    return options.get("n_train") or full
+        return costs.describe([run.spec for run in self.sweep(scale).expand()])
 
 
 def _sweep(scale: str, *, model: dict, data: dict, train: dict, variants: dict | None = None,

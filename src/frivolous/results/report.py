@@ -43,7 +43,7 @@ def means_by_width(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     metrics = [m for m in SUMMARY_METRICS if m in used]
     grouped = used.groupby(["variant", "width_factor"])[metrics]
-    mean, std, count = grouped.mean(), grouped.std(ddof=0), grouped.size()
+    mean, std, count = grouped.mean(), grouped.std(), grouped.size()  # sample std, as the figures
     table = pd.DataFrame(index=mean.index)
     table["runs"] = count
     for metric in metrics:
