@@ -13,8 +13,9 @@ of frivolous does not rename existing runs.
       weights.safetensors       the final weights (after early stopping: the best)
       history.json              per-epoch loss, accuracies, learning rate, seconds
       checkpoints/
-        last.safetensors        model and optimizer tensors at the end of the last epoch
-        last.json               epoch, optimizer settings, early-stopping state, history
+        last.json               epoch, optimizer settings, early-stopping state, history,
+                                and the name of the tensor file it belongs with:
+        last-<n>.safetensors    model and optimizer tensors at the end of epoch n
         best.safetensors        weights of the best validation epoch (early stopping)
         epoch-<n>.safetensors   weights kept at the spec's checkpoint epochs (0: initialisation)
       measure/                  the trained network's measurements:
@@ -79,10 +80,6 @@ class RunLayout:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
-
-    @property
-    def last_tensors(self) -> Path:
-        return self.checkpoints / "last.safetensors"
 
     @property
     def last_state(self) -> Path:

@@ -63,7 +63,7 @@ class Checkpoints(Callback):
         self.layout, self.keep, self.writer = layout, set(keep), writer
 
     def on_start(self, trainer: Trainer) -> None:
-        state = load_training_state(trainer.model, trainer.optimizer, self.layout.last_tensors, self.layout.last_state)
+        state = load_training_state(trainer.model, trainer.optimizer, self.layout.last_state)
         if state is None:
             if 0 in self.keep and self.writer:
                 save_weights(trainer.model, self.layout.epoch_weights(0))
@@ -81,8 +81,7 @@ class Checkpoints(Callback):
             return
         if trainer.state.epoch in self.keep:
             save_weights(trainer.model, self.layout.epoch_weights(trainer.state.epoch))
-        save_training_state(trainer.model, trainer.optimizer, self.layout.last_tensors, self.layout.last_state,
-                            trainer.state.as_dict())  # fmt: skip
+        save_training_state(trainer.model, trainer.optimizer, self.layout.last_state, trainer.state.as_dict())
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 
 def save_training_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer, tensors_path: Path, state_path: Path, state: dict[str, Any]
+    model: nn.Module, optimizer: torch.optim.Optimizer, state_path: Path, state: dict[str, Any]
 ) -> None:
-    """Model and optimiser tensors, then the JSON state that points at them."""
+    """Model and optimiser tensors, then the JSON state that names them.
+
+    The tensors go to a file of their own epoch (``<stem>-<epoch>.safetensors``),
+    so that a crash between the two writes leaves the previous JSON naming the
+    previous, still present, tensors: the pair on disk always belongs together.
+    Tensor files the JSON no longer names are removed afterwards."""
     optimizer_state = optimizer.state_dict()
     tensors = {MODEL + name: t for name, t in model.state_dict().items()}
     scalars: dict[str, dict[str, Any]] = {}
@@ -43,19 +48,22 @@ def save_training_state(
             else:
                 scalars.setdefault(str(index), {})[key] = value
     tensors = _contiguous(tensors)
-    write_atomically(tensors_path, lambda temporary: save_file(tensors, str(temporary)))
-    write_json(state_path, {**state, "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars}})
+    name = f"{state_path.stem}-{state['epoch']}.safetensors"
+    write_atomically(state_path.parent / name, lambda temporary: save_file(tensors, str(temporary)))
+    optimizer_json = {"param_groups": optimizer_state["param_groups"], "scalars": scalars}
+    write_json(state_path, {**state, "tensors": name, "optimizer": optimizer_json})
+    for stale in state_path.parent.glob(f"{state_path.stem}-*.safetensors"):
+        if stale.name != name:
+            stale.unlink(missing_ok=True)
 
 
-def load_training_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer, tensors_path: Path, state_path: Path
-) -> dict[str, Any] | None:
+def load_training_state(model: nn.Module, optimizer: torch.optim.Optimizer, state_path: Path) -> dict[str, Any] | None:
     """Restore model and optimiser; return the JSON state, or None if there is none."""
-    if not state_path.is_file() or not tensors_path.is_file():
+    if not state_path.is_file():
         return None
     state = read_json(state_path)
     device = next(model.parameters()).device
-    tensors = load_file(str(tensors_path), device=str(device))
+    tensors = load_file(str(state_path.parent / state["tensors"]), device=str(device))
     model.load_state_dict({name[len(MODEL):]: t for name, t in tensors.items() if name.startswith(MODEL)})
     per_parameter: dict[int, dict[str, Any]] = {}
     for name, tensor in tensors.items():
