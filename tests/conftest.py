@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -101,3 +104,26 @@ def conv_net(conv1d: bool = False, seed: int = 0) -> TinyConvNet:
     net = TinyConvNet(conv1d)
     net(torch.zeros(1, 3, 8) if conv1d else torch.zeros(1, 3, 8, 8))  # materialise the lazy layer
     return net
+
+
+TINY_SWEEP = {
+    "model": {"family": "mlp", "init": "normal", "init_std": 0.1},
+    "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 60, "n_test": 60},
+    "train": {"epochs": 2, "batch_size": 25, "lr": 0.05},
+    "measure": {"samplings": 1, "levels": 3},
+    "grid": {"model.width_factor": [0.25, 0.5]},
+    "replicates": 2,
+}
+"""A sweep of four tiny MLP runs on teacher data (seconds in all)."""
+
+TIMING = ["seconds", "train_seconds"]
+
+
+def same_tables(a: Path, b: Path) -> None:
+    """Two sweep folders hold the same tables, timings aside."""
+    from frivolous.results.table import load_results
+
+    for kind in ("runs", "layers", "curves", "histograms"):
+        left, right = load_results(a, kind), load_results(b, kind)
+        left, right = (t.drop(columns=[c for c in TIMING if c in t]) for t in (left, right))
+        pd.testing.assert_frame_equal(left, right)

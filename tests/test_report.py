@@ -16,14 +16,9 @@ from frivolous.experiments.reproduce import report, reproduce
 from frivolous.experiments.runner import run_sweep
 from frivolous.experiments.sweep import SweepSpec
 
-TINY = {
-    "model": {"family": "mlp", "init": "normal", "init_std": 0.1},
-    "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 60, "n_test": 60},
-    "train": {"epochs": 2, "batch_size": 25, "lr": 0.05},
-    "measure": {"samplings": 1, "levels": 3},
-    "grid": {"model.width_factor": [0.25, 1]},
-    "replicates": 2,
-}
+from conftest import TINY_SWEEP
+
+TINY = TINY_SWEEP | {"grid": {"model.width_factor": [0.25, 1]}}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 

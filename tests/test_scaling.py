@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -22,28 +21,14 @@ from frivolous.experiments.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.table import load_results
 
-TINY = {
-    "model": {"family": "mlp", "init": "normal", "init_std": 0.1},
-    "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 60, "n_test": 60},
-    "train": {"epochs": 2, "batch_size": 25, "lr": 0.05},
-    "measure": {"samplings": 1, "levels": 3},
-    "grid": {"model.width_factor": [0.25, 0.5]},
-    "replicates": 2,
-}
-TIMING = ["seconds", "train_seconds"]
+from conftest import TINY_SWEEP, same_tables
 
-
-def same_tables(a: Path, b: Path) -> None:
-    for kind in ("runs", "layers", "curves", "histograms"):
-        left, right = load_results(a, kind), load_results(b, kind)
-        left, right = (t.drop(columns=[c for c in TIMING if c in t]) for t in (left, right))
-        pd.testing.assert_frame_equal(left, right)
 
 
 @pytest.fixture(scope="module")
 def in_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("in-process")
-    run_sweep(SweepSpec.from_dict(TINY), folder, device="cpu", progress=False)
+    run_sweep(SweepSpec.from_dict(TINY_SWEEP), folder, device="cpu", progress=False)
     return folder
 
 
@@ -66,7 +51,7 @@ class DiesOnce(Task):
 
 
 def test_ray_gives_the_in_process_table(in_process: Path, tmp_path: Path) -> None:
-    run_sweep(SweepSpec.from_dict(TINY), tmp_path, executor=RayExecutor(local_cpus=2), device="cpu", progress=False)
+    run_sweep(SweepSpec.from_dict(TINY_SWEEP), tmp_path, executor=RayExecutor(local_cpus=2), device="cpu", progress=False)
     same_tables(in_process, tmp_path)
 
 
@@ -74,7 +59,7 @@ def test_ray_retries_a_killed_worker(tmp_path: Path) -> None:
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    spec = SweepSpec.from_dict({**TINY, "grid": {"model.width_factor": [0.25]}, "replicates": 1}).expand()[0].spec
+    spec = SweepSpec.from_dict({**TINY_SWEEP, "grid": {"model.width_factor": [0.25]}, "replicates": 1}).expand()[0].spec
     task = DiesOnce(spec.to_yaml(), str(tmp_path / "runs"), "cpu")
     (outcome,) = list(RayExecutor(local_cpus=2).map([task]))
     assert outcome["ok"], outcome
@@ -83,7 +68,7 @@ def test_ray_retries_a_killed_worker(tmp_path: Path) -> None:
 
 
 def test_ray_records_a_failing_run_and_completes_the_rest(tmp_path: Path) -> None:
-    sweep = SweepSpec.from_dict({**TINY, "variants": {"fine": {}, "broken": {"data.n_train": 3}}})
+    sweep = SweepSpec.from_dict({**TINY_SWEEP, "variants": {"fine": {}, "broken": {"data.n_train": 3}}})
     summary = run_sweep(sweep, tmp_path, executor=RayExecutor(local_cpus=2), device="cpu", progress=False)
     assert (summary.done, summary.failed) == (4, 4)
     runs = load_results(tmp_path)
@@ -128,7 +113,7 @@ def test_submitit_local_executor_gives_the_in_process_table(in_process: Path, tm
     from frivolous.experiments.slurm_executor import SlurmExecutor
 
     executor = SlurmExecutor(tmp_path / "slurm", cluster="local", minutes=10)
-    summary = run_sweep(SweepSpec.from_dict(TINY), tmp_path, executor=executor, device="cpu", progress=False)
+    summary = run_sweep(SweepSpec.from_dict(TINY_SWEEP), tmp_path, executor=executor, device="cpu", progress=False)
     assert summary.done == 4
     same_tables(in_process, tmp_path)
 
@@ -137,7 +122,7 @@ def test_preempted_slurm_job_resumes_from_its_checkpoint(tmp_path: Path) -> None
     submitit = pytest.importorskip("submitit")
     from frivolous.experiments.slurm_executor import _job_class
 
-    values = {**TINY, "train": {**TINY["train"], "epochs": 40, "batch_size": 5, "optimizer": "adam", "lr": 0.01}}
+    values = {**TINY_SWEEP, "train": {**TINY_SWEEP["train"], "epochs": 40, "batch_size": 5, "optimizer": "adam", "lr": 0.01}}
     spec = SweepSpec.from_dict({**values, "grid": {"model.width_factor": [1]}, "replicates": 1}).expand()[0].spec
     reference = train_run(spec, tmp_path / "reference", device="cpu", progress=False).layout
     layout = RunLayout.of(spec, tmp_path / "runs")

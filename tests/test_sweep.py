@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -23,26 +22,12 @@ from frivolous.experiments.spec import SpecError
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.table import load_results
 
-TINY = {
-    "model": {"family": "mlp", "init": "normal", "init_std": 0.1},
-    "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 60, "n_test": 60},
-    "train": {"epochs": 2, "batch_size": 25, "lr": 0.05},
-    "measure": {"samplings": 1, "levels": 3},
-    "grid": {"model.width_factor": [0.25, 0.5]},
-    "replicates": 2,
-}
-TIMING = ["seconds", "train_seconds"]
+from conftest import TINY_SWEEP, same_tables
+
 
 
 def tiny(**changes) -> SweepSpec:
-    return SweepSpec.from_dict({**TINY, **changes})
-
-
-def same_tables(a: Path, b: Path) -> None:
-    for kind in ("runs", "layers", "curves", "histograms"):
-        left, right = load_results(a, kind), load_results(b, kind)
-        left, right = (t.drop(columns=[c for c in TIMING if c in t]) for t in (left, right))
-        pd.testing.assert_frame_equal(left, right)
+    return SweepSpec.from_dict({**TINY_SWEEP, **changes})
 
 
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
@@ -73,7 +58,7 @@ def test_finished_runs_are_skipped(tmp_path: Path) -> None:
 def test_a_failing_run_does_not_stop_the_sweep(tmp_path: Path) -> None:
     spec_path = tmp_path / "sweep.yaml"
     # n_train=3 cannot hold a 40-60% label balance: the data source refuses it at run time
-    spec_path.write_text(yaml.safe_dump({**TINY, "variants": {"fine": {}, "broken": {"data.n_train": 3}}}))
+    spec_path.write_text(yaml.safe_dump({**TINY_SWEEP, "variants": {"fine": {}, "broken": {"data.n_train": 3}}}))
     result = CliRunner().invoke(app, ["sweep", str(spec_path), "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("8 runs: 4 done (0 already), 4 failed")
@@ -104,7 +89,7 @@ def test_worker_processes_give_the_same_table(tmp_path: Path) -> None:
 
 
 def test_kill_and_rerun_gives_the_same_table(tmp_path: Path) -> None:
-    values = {**TINY, "grid": {"model.width_factor": [0.25, 0.5, 1]}, "train": {**TINY["train"], "epochs": 6}}
+    values = {**TINY_SWEEP, "grid": {"model.width_factor": [0.25, 0.5, 1]}, "train": {**TINY_SWEEP["train"], "epochs": 6}}
     spec_path = tmp_path / "sweep.yaml"
     spec_path.write_text(yaml.safe_dump(values))
     run_sweep(SweepSpec.from_dict(values), tmp_path / "whole", device="cpu", progress=False)

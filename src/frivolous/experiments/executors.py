@@ -10,6 +10,7 @@ only has to implement :meth:`Executor.map`.
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,14 @@ class InProcess(Executor):
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
         for task in tasks:
             yield task.execute()
+
+
+def import_extra(module: str, extra: str, what: str) -> Any:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise RuntimeError(f"{what} needs {module}: pip install 'frivolous[{extra}]'") from error
 
 
 def _limit_threads(threads: int) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from frivolous.experiments.executors import Executor, Task, record_death
+from frivolous.experiments.executors import Executor, Task, import_extra, record_death
 
 RETRIES = 2
 """Times Ray re-runs a task whose worker process died."""
@@ -41,14 +41,6 @@ DEFAULT_RESOURCES: dict[str, tuple[float, float]] = {
     "inception_v3": (8, 1),
 }  # fmt: skip
 """(CPUs, GPUs) a run of each family asks for; GPUs only when the cluster has any."""
-
-
-def _require_ray() -> Any:
-    try:
-        import ray
-    except ImportError as error:
-        raise RuntimeError("the Ray executor needs Ray: pip install 'frivolous[ray]'") from error
-    return ray
 
 
 def _family(task: Task) -> str:
@@ -73,7 +65,7 @@ class RayExecutor(Executor):
         self.local_cpus, self.dashboard = local_cpus, dashboard
 
     def _start(self) -> Any:
-        ray = _require_ray()
+        ray = import_extra("ray", "ray", "the Ray executor")
         options: dict[str, Any] = {"include_dashboard": self.dashboard, "log_to_driver": False,
                                    "configure_logging": False}  # fmt: skip
         if self.dashboard:

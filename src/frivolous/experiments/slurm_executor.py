@@ -20,17 +20,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from frivolous.experiments.executors import Executor, Task, record_death
+from frivolous.experiments.executors import Executor, Task, import_extra, record_death
 
 POLL_SECONDS = 1.0
-
-
-def _require_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError as error:
-        raise RuntimeError("the Slurm executor needs submitit: pip install 'frivolous[slurm]'") from error
-    return submitit
 
 
 def _job_class(submitit: Any) -> type:
@@ -73,7 +65,7 @@ class SlurmExecutor(Executor):
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
         if not tasks:
             return
-        submitit = _require_submitit()
+        submitit = import_extra("submitit", "slurm", "the Slurm executor")
         executor = self._executor(submitit)
         job = _job_class(submitit)()
         with executor.batch():  # one job array

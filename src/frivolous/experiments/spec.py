@@ -201,16 +201,7 @@ class RunSpec(_Section):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunSpec:
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"no spec file at {path}")
-        try:
-            values = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            raise SpecError(f"{path} is not valid YAML: {error}") from None
-        if not isinstance(values, Mapping):
-            raise SpecError(f"{path} must hold a mapping with sections model, data, train, measure, seed")
-        return cls.from_dict(values)
+        return cls.from_dict(read_mapping(path, "spec", "sections model, data, train, measure, seed"))
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, defaults included, as plain data."""
@@ -218,6 +209,20 @@ class RunSpec(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def read_mapping(path: str | Path, what: str, holding: str) -> Mapping[str, Any]:
+    """The mapping a YAML spec file holds, or a :class:`SpecError` that says why not."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"no {what} file at {path}")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(values, Mapping):
+        raise SpecError(f"{path} must hold a mapping with {holding}")
+    return values
 
 
 def describe(error: ValidationError) -> str:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from frivolous.experiments.spec import RunSpec, SpecError, describe
+from frivolous.experiments.spec import RunSpec, SpecError, describe, read_mapping
 
 SECTIONS = ("model", "data", "train", "measure")
 WIDTH = "model.width_factor"
@@ -113,16 +113,8 @@ class SweepSpec(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepSpec:
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"no sweep spec file at {path}")
-        try:
-            values = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            raise SpecError(f"{path} is not valid YAML: {error}") from None
-        if not isinstance(values, Mapping):
-            raise SpecError(f"{path} must hold a mapping")
-        return cls.from_dict(values)
+        holding = "a run spec's sections and grid, variants, replicates, select"
+        return cls.from_dict(read_mapping(path, "sweep spec", holding))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
