@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import torch
-
 from frivolous import zoo
 from frivolous.experiments.spec import RunSpec
 
@@ -44,9 +42,7 @@ TEST_EXAMPLES = {"teacher": 1000, "mnist1d": 1000, "cifar10": 10_000, "imagenet"
 
 @lru_cache(maxsize=None)
 def _parameters(family: str, width: float, classes: int, options: tuple) -> int:
-    with torch.device("meta"):
-        model = zoo.create(family, width, num_classes=classes, **dict(options))
-    return sum(p.numel() for p in model.parameters())
+    return zoo.parameter_count(family, width, num_classes=classes, **dict(options))
 
 
 def run_seconds(spec: RunSpec) -> float:

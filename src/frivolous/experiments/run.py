@@ -50,10 +50,6 @@ def build_model(spec: RunSpec, bundle: DataBundle) -> nn.Module:
                       **options)  # fmt: skip
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 class Checkpoints(Callback):
     """Restores the last state at the start; after every epoch saves it, and
     the weights at the spec's checkpoint epochs; saves the best weights when
@@ -145,7 +141,7 @@ def train_run(
         "epochs": state.epoch,
         "best_epoch": state.best_epoch if spec.train.early_stopping else state.epoch,
         "stopped_early": state.stopped_early,
-        "params": parameter_count(trainer.model),
+        "params": zoo.count_parameters(trainer.model),
         "device": str(target),
         "processes": shard.world,
         "seconds": time.perf_counter() - started,
@@ -227,7 +223,7 @@ def measure_run(
     }  # fmt: skip
     if stage.startswith("epoch-"):  # the figure of metrics across epochs needs the accuracy too
         target = resolve_device(device)
-        summary["test_accuracy"] = evaluate(model.to(target), _on(bundle, target).test, target).accuracy
+        summary["test_accuracy"] = evaluate(model.to(target), bundle.test, target).accuracy
     write_json(layout.measure_summary(stage), summary)
     return result
 

@@ -17,7 +17,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -47,13 +47,12 @@ class TrainState:
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "history": self.history, "best_accuracy": self.best_accuracy,
-                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}  # fmt: skip
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainState:
-        return cls(values["epoch"], values["history"], values["best_accuracy"], values["best_epoch"],
-                   values["stopped_early"])  # fmt: skip
+        """The state from a checkpoint's JSON, which holds more besides."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
 
 
 class Callback:

@@ -86,10 +86,23 @@ def create(
     return initialise(model, init, std=init_std, generator=torch.Generator().manual_seed(seed))
 
 
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of a model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def parameter_count(family: str, width_factor: float = 1.0, **options: Any) -> int:
+    """Trainable parameters of ``create(family, width_factor, **options)``, counted
+    on the ``meta`` device: shapes without storage, so a 4x Inception-v3
+    (about 356M parameters) costs milliseconds and no memory."""
+    with torch.device("meta"):
+        return count_parameters(create(family, width_factor, **options))
+
+
 def _builder(family: str) -> Callable[..., nn.Module]:
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {families()}")
     return FAMILIES[family]
 
 
-__all__ = ["FAMILIES", "INITS", "create", "families", "initialise", "options"]
+__all__ = ["FAMILIES", "INITS", "count_parameters", "create", "families", "initialise", "options", "parameter_count"]
