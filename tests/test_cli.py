@@ -32,3 +32,10 @@ def test_module_entry_point() -> None:
 def test_bad_option_exits_with_2() -> None:
     result = CliRunner().invoke(app, ["demo", "--examples", "1"])
     assert result.exit_code == 2
+
+
+def test_presets_lists_the_paper_experiments_and_points_to_the_fidelity_doc() -> None:
+    result = CliRunner().invoke(app, ["presets"])
+    assert result.exit_code == 0, result.output
+    assert "mlp-teacher" in result.output and "B4, B5, B11" in result.output
+    assert "fidelity.md" in result.output

@@ -20,6 +20,7 @@ import torch
 
 from frivolous import data
 from frivolous.data import cifar10
+from frivolous.data.sampling import split_labels, stratified_sample
 
 TRAIN_PER_FILE, TEST_SIZE, VAL_SIZE = 12, 10, 10
 
@@ -376,3 +377,41 @@ def test_imagenet_missing_gives_instructions(tmp_path: Path) -> None:
     message = str(error.value)
     assert f"missing {[str(tmp_path / 'val')]}" in message
     assert "root/train/<class>/<image>" in message and "image-net.org" in message
+
+
+# ---------------------------------------------------------------- class-stratified samples
+
+
+def test_stratified_sample_takes_each_class_in_proportion() -> None:
+    sorted_labels = torch.arange(10).repeat_interleave(10)  # 10 classes of 10, sorted as class folders are
+    chosen = stratified_sample(sorted_labels, 10, torch.Generator().manual_seed(0))
+    assert sorted(sorted_labels[chosen].tolist()) == list(range(10)) and chosen.tolist() == sorted(chosen.tolist())
+    again = stratified_sample(sorted_labels, 10, torch.Generator().manual_seed(0))
+    other = stratified_sample(sorted_labels, 10, torch.Generator().manual_seed(1))
+    assert torch.equal(chosen, again) and not torch.equal(chosen, other)
+    # uneven classes: 6 of 20 with classes of 10, 6 and 4 -> exact shares 3, 1.8, 1.2 -> 3, 2, 1
+    uneven = torch.tensor([0] * 10 + [1] * 6 + [2] * 4)
+    counts = torch.bincount(uneven[stratified_sample(uneven, 6, torch.Generator().manual_seed(0))], minlength=3)
+    assert counts.tolist() == [3, 2, 1]
+    assert stratified_sample(uneven, 20, torch.Generator()).tolist() == list(range(20))
+    with pytest.raises(ValueError, match=r"n must be an integer in 1\.\.20 \(the number of examples\), got 21"):
+        stratified_sample(uneven, 21, torch.Generator())
+
+
+def test_a_measured_part_of_a_sorted_image_folder_covers_every_class(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from frivolous.experiments.run import _examples
+
+    classes = [f"n{i:08d}" for i in range(10)]
+    for split, count in (("train", 1), ("val", 10)):
+        for cls in classes:
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(count):
+                Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / split / cls / f"{i}.png")
+    test = data.load("imagenet", root=tmp_path, image_size=8).test
+    assert split_labels(test).tolist() == sorted(split_labels(test).tolist())  # an ImageFolder is class-sorted
+    labels = torch.cat([y for _, y in _examples(test, 10, seed=0)])
+    assert sorted(labels.tolist()) == list(range(10))  # a prefix would be class 0 alone
+    subset = torch.utils.data.Subset(test, [5, 15, 95])
+    assert split_labels(subset).tolist() == [0, 1, 9]

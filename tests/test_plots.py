@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from frivolous import plots
+from frivolous.experiments.presets import PaperFigure
 from frivolous.measure.results import ALL_LAYERS
 from frivolous.plots import style
 from frivolous.plots.aggregate import (
@@ -320,6 +322,21 @@ def test_width_axis_ticks_read_as_fractions() -> None:
     assert ax.get_xscale() == "log"
 
 
+@pytest.mark.parametrize("values, scale, linthresh", [
+    ([1.0, 50.0, math.nan], "linear", None),  # less than two decades
+    ([0.02, 3.0, 30.0], "log", None),
+    ([0.0, 0.02, 30.0], "symlog", 0.01),  # zero kept, linear up to the smallest value's decade
+    ([0.0, 0.0], "linear", None),
+])  # fmt: skip
+def test_values_spanning_orders_of_magnitude_get_a_log_axis(values: list[float], scale: str,
+                                                            linthresh: float | None) -> None:  # fmt: skip
+    ax = Figure().subplots()
+    style.spread_axis(ax, values)
+    assert ax.get_yscale() == scale
+    if linthresh is not None:
+        assert ax.yaxis.get_transform().linthresh == pytest.approx(linthresh)
+
+
 def test_palette_depends_only_on_the_set_of_labels() -> None:
     assert style.palette(["b", "a", "c", "a"]) == style.palette(["c", "a", "b"])
 
@@ -365,8 +382,8 @@ VARIATIONS = {
     "titled-accuracy": lambda t, stem: plots.accuracy_vs_width(t["runs"], stem, title="AlexNet, CIFAR-10"),
     "one-layer-curves": lambda t, stem: plots.ablation_curves(t["runs"], t["curves"], stem, layer="conv1"),
     "one-layer-violins": lambda t, stem: plots.similarity_violins(t["runs"], t["histograms"], stem, layer="conv1"),
-    "fraction-without-init": lambda t, stem: plots.metric_vs_width(t["runs"], stem, "similarity_fraction",
-                                                                   show_init=False),  # fmt: skip
+    "fraction-with-init": lambda t, stem: plots.metric_vs_width(t["runs"], stem, "similarity_fraction",
+                                                                show_init=True),  # fmt: skip
     "zoo-parameters": lambda t, stem: plots.params_vs_width(plots.parameter_table(["mlp", "alexnet"]), stem),
 }
 
@@ -383,3 +400,131 @@ def test_a_figure_of_only_excluded_runs_is_refused(tables: dict[str, pd.DataFram
         plots.metric_vs_width(runs, tmp_path / "auc")
     with pytest.raises(NothingToPlot):
         plots.similarity_violins(runs, tables["histograms"], tmp_path / "violins")
+
+
+# --- the paper's figures -------------------------------------------------------
+
+INITS = PaperFigure("B4", "AlexNets: inits", {"LeCun": "lecun_normal", "He": "he_normal"}, "claims")
+"""Lines in an order that is not sorted, named otherwise than their variants."""
+SHARED = PaperFigure("B11", "AlexNets: He again", {"He, again": "he_normal", "Glorot": "glorot_normal"})
+"""Shares he_normal's runs with INITS."""
+
+
+def expected_means(base: float, variant: str) -> list[float]:
+    """A variant's plotted means at each width: over its usable replicates only."""
+    return [float(np.mean([value(base, variant, w, r) for r in REPLICATES if not excluded((variant, w, r))]))
+            for w in WIDTHS]  # fmt: skip
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """Every figure built while the fixture is active, kept instead of saved (save returns the bare stem)."""
+    figures: list[Figure] = []
+
+    def keep(fig: Figure, stem: str | Path) -> list[Path]:
+        figures.append(fig)
+        return [Path(stem)]
+
+    monkeypatch.setattr(style, "save", keep)
+    return figures
+
+
+def line_data(fig: Figure, panel: int) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """A panel's lines by label: x, y and line style (the last line of a label wins)."""
+    return {c.get_label(): (*c.lines[0].get_data(), c.lines[0].get_linestyle()) for c in fig.axes[panel].containers}
+
+
+def test_paper_figure_draws_three_panels_one_line_per_entry(tables: dict[str, pd.DataFrame],
+                                                            drawn: list[Figure]) -> None:  # fmt: skip
+    plots.paper_figure(tables["runs"], INITS, "B4")
+    (fig,) = drawn
+    assert fig.get_suptitle() == "Fig. B4: AlexNets: inits"
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["(a) accuracy", "(b) removability", "(c) similarity"]
+    assert [c.get_label() for c in fig.axes[0].containers] == ["LeCun", "He"] * 2  # test, then train accuracy
+    colours = [to_hex(c.lines[0].get_color()) for c in fig.axes[1].containers]
+    assert colours == ["#1f77b4", "#ff7f0e"]  # tab10's first two, in the figure's order
+    for panel, base in ((1, 0.6), (2, 2.0)):
+        assert [c.get_label() for c in fig.axes[panel].containers] == ["LeCun", "He"]
+        for label, variant in INITS.lines.items():
+            x, y, linestyle = line_data(fig, panel)[label]
+            assert y == pytest.approx(expected_means(base, variant)) and linestyle == "-"
+            assert x == pytest.approx(WIDTHS, rel=0.03)  # nudged apart, never by a tick
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["LeCun", "He"] and "glorot_normal" not in " ".join(legend)
+    assert "left out 1 collapsed run: He 4x #2" in fig.texts[-1].get_text()
+
+
+def test_paper_figure_draws_the_untrained_control_only_on_request(tables: dict[str, pd.DataFrame],
+                                                                 drawn: list[Figure]) -> None:  # fmt: skip
+    plots.paper_figure(tables["runs"], INITS, "plain")
+    plots.paper_figure(tables["runs"], INITS, "with-init", show_init=True)
+    plain, with_init = drawn
+    assert len(plain.axes[2].containers) == 2
+    assert [c.lines[0].get_linestyle() for c in with_init.axes[2].containers] == ["-", "-", "--", "--"]
+    assert line_data(with_init, 2)["He"][1] == pytest.approx(expected_means(1.0, "he_normal"))  # similarity_init
+
+
+def test_runs_shared_by_two_paper_figures_are_drawn_in_both(tables: dict[str, pd.DataFrame],
+                                                            drawn: list[Figure]) -> None:  # fmt: skip
+    stems = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS, SHARED))
+    assert [p.name for p in stems[:2]] == ["B4", "B11"]
+    inits, shared = drawn[:2]
+    assert line_data(shared, 2)["He, again"][1] == pytest.approx(line_data(inits, 2)["He"][1])
+    assert line_data(shared, 1)["Glorot"][1] == pytest.approx(expected_means(0.6, "glorot_normal"))
+    he = [c.lines[0].get_color() for c in inits.axes[2].containers if c.get_label() == "He"]
+    assert he != [c.lines[0].get_color() for c in shared.axes[2].containers if c.get_label() == "Glorot"]
+
+
+def test_plot_all_leaves_out_the_overlaid_figures_only_when_paper_figures_draw_every_variant(
+    tables: dict[str, pd.DataFrame], drawn: list[Figure]
+) -> None:
+    every = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS, SHARED))
+    assert [p.name for p in every] == ["B4", "B11", "parameters"]
+    some = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS,))
+    assert [p.name for p in some] == ["B4", *sorted(RUN_LEVEL, key=list(plots.report.FIGURES).index)]
+
+
+def test_paper_figure_leaves_out_lines_the_sweep_did_not_run(tables: dict[str, pd.DataFrame],
+                                                             drawn: list[Figure]) -> None:  # fmt: skip
+    partly = PaperFigure("B5", "partly run", {"LeCun": "lecun_normal", "σ=1e4": "not run at this scale"})
+    plots.paper_figure(tables["runs"], partly, "B5")
+    assert [c.get_label() for c in drawn[0].axes[1].containers] == ["LeCun"]
+    assert "LeCun" in [t.get_text() for t in drawn[0].legends[0].get_texts()]  # a lone line is still named
+    absent = PaperFigure("B6", "not run", {"a": "nothing", "b": "nothing either"})
+    with pytest.raises(NothingToPlot, match="B6"):
+        plots.paper_figure(tables["runs"], absent, "B6")
+    assert [p.name for p in plots.plot_all({"runs": tables["runs"]}, "f", paper_figures=(absent, partly))][0] == "B5"
+
+
+def test_plot_all_writes_the_paper_figures_first(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    runs = tables["runs"][tables["runs"]["variant"].isin(INITS.lines.values())]
+    written = plots.plot_all({"runs": runs}, tmp_path, paper_figures=(INITS,))
+    assert [p.name for p in written] == ["B4.png", "B4.svg", "parameters.png", "parameters.svg"]
+    assert_written(written[:2], tmp_path / "B4")
+
+
+@pytest.mark.parametrize("label, shown", [
+    ("σ=1e-4", "σ=$10^{-4}$"), ("10k-dim, σ=1e+02", "10k-dim, σ=$10^{2}$"), ("lr 2.5e-3", r"lr $2.5\times10^{-3}$"),
+    ("σ=1", "σ=1"), ("resnet56e2", "resnet56e2"), ("k=1/4", "k=1/4"), ("", "default"),
+])  # fmt: skip
+def test_series_names_set_e_notation_as_powers_of_ten(label: str, shown: str) -> None:
+    assert style.series_name(label) == shown
+
+
+def test_a_presets_sweep_folder_gets_its_paper_figures_first(tmp_path: Path, drawn: list[Figure]) -> None:
+    from frivolous.experiments.layout import write_json
+    from frivolous.experiments.presets import preset
+    from frivolous.experiments.reproduce import figures
+    from frivolous.experiments.runner import SWEEP_INFO
+    from frivolous.results.table import TABLES, table_path
+
+    teacher = preset("mlp-teacher")
+    variants = sorted({variant for figure in teacher.paper_figures for variant in figure.lines.values()})
+    runs = make_runs().iloc[: 2 * len(variants)].assign(variant=[v for v in variants for _ in range(2)], family="mlp")
+    for kind in TABLES:
+        (runs if kind == "runs" else pd.DataFrame()).to_parquet(table_path(tmp_path, kind))
+    write_json(tmp_path / SWEEP_INFO, {"preset": "mlp-teacher"})
+    names = [p.name for p in figures(tmp_path)]
+    assert names == [figure.name for figure in teacher.paper_figures] + ["parameters"]
+    write_json(tmp_path / SWEEP_INFO, {"preset": "no-such-preset"})
+    assert "summary" in [p.name for p in figures(tmp_path)]

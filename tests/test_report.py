@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +17,8 @@ from frivolous.cli import app
 from frivolous.experiments.reproduce import report, reproduce
 from frivolous.experiments.runner import run_sweep
 from frivolous.experiments.sweep import SweepSpec
+from frivolous.results.report import ReportInputs, write_report
+from frivolous.results.verdicts import layer_verdicts, verdicts
 
 from conftest import TINY_SWEEP
 
@@ -33,15 +37,91 @@ def sweep_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_has_every_part(sweep_folder: Path) -> None:
     markdown, page = report(sweep_folder)
     text = markdown.read_text()
-    for heading in ("## What was run", "## Verdicts", "## Means per width", "## Figures", "## Failed runs",
-                    "## Collapsed runs"):  # fmt: skip
-        assert heading in text
-    assert "Spearman" in text and "model.width_factor" in text
+    headings = ["## Verdicts", "## Figures", "## Verdicts in detail", "## Flagged runs", "### Failed runs (0)",
+                "### Diverged runs (0)", "### Collapsed runs (0)", "### Groups with no usable candidate (0)",
+                "## Means per width", "## What was run"]  # fmt: skip
+    assert [text.index(heading) for heading in headings] == sorted(text.index(heading) for heading in headings)
+    assert "Spearman" in text and "model.width_factor" in text and "Equivalence margins" in text
+    assert "| variant | runs | accuracy | AUC | similarity | hypothesis | AUC beyond init |" in text
     figures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert len(figures) >= 8 and all((sweep_folder / f).is_file() for f in figures)
     assert (sweep_folder / "verdicts.json").is_file()
     html = page.read_text()
     assert html.count("data:image/png;base64,") == len(figures) and "src='figures/" not in html
+    # The compact table and the flagged count come first; the long sentences sit in a closed details block.
+    assert html.index("<table>") < html.index("Flagged runs") < html.index("<details id='details'>")
+    assert html.index("<details id='details'>") < html.index("Over finished, non-collapsed") < html.index("<figure>")
+    assert "<details id='layers'>" not in html and "### Per layer" not in text  # the tiny MLP has one layer
+
+
+def flagged_sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run and layers tables of a sweep of two variants at five widths, 3
+    replicates, one candidate per selection group, and trouble in variant
+    "a": a failed run, a run collapsed after training (its group has no
+    other candidate), one collapsed at initialisation, and a group with a
+    second candidate, both of which diverged. In "a" the first layer's AUC,
+    and so the network's, rises with width."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for variant in ("a", "b"):
+        for width in (0.25, 0.5, 1.0, 2.0, 4.0):
+            for replicate in range(3):
+                rise = 0.05 * np.log2(width) if variant == "a" else 0.0
+                rows.append({
+                    "run_id": f"{variant}-{width}-{replicate}", "preset": "mlp", "variant": variant,
+                    "width_factor": width, "replicate": replicate, "group": f"{variant}|w={width}|r={replicate}",
+                    "status": "done", "kept": True, "collapsed": False, "collapsed_init": False,
+                    "collapse_reason": "", "diverged_reason": "", "error": "", "test_accuracy": 0.9 + 0.01 * rng.normal(),
+                    "auc": 0.5 + rise + 0.01 * rng.normal(), "similarity": 2 + 0.01 * rng.normal(),
+                    "similarity_fraction": 0.1 + 0.01 * rng.normal(), "auc_init": 0.4 + 0.01 * rng.normal(),
+                    "similarity_init": 1 + 0.01 * rng.normal(), "similarity_fraction_init": 0.05 + 0.01 * rng.normal(),
+                })  # fmt: skip
+    runs = pd.DataFrame(rows).set_index("run_id", drop=False)
+    runs.loc["a-0.25-0", ["status", "kept", "error"]] = ["failed", False, "RuntimeError: out of memory"]
+    runs.loc["a-0.5-1", ["collapsed", "collapse_reason"]] = [True, "one class predicted"]
+    runs.loc["a-1.0-2", ["collapsed_init", "collapse_reason"]] = [True, "every unit dead at initialisation"]
+    runs.loc["a-2.0-0", ["status", "kept", "diverged_reason"]] = ["diverged", False, "the training loss became nan"]
+    twin = runs.loc[["a-2.0-0"]].assign(run_id="a-2.0-0-lr2")
+    runs = pd.concat([runs, twin.set_index("run_id", drop=False)]).reset_index(drop=True)
+    layer_rows = []
+    for run in runs.itertuples():
+        for layer in ("hidden1", "hidden2"):
+            for stage in ("trained", "init"):
+                auc = run.auc if layer == "hidden1" and stage == "trained" else 0.5 + 0.01 * rng.normal()
+                layer_rows.append({"run_id": run.run_id, "stage": stage, "layer": layer, "sampling": 0, "auc": auc,
+                                   "similarity": 2 + 0.01 * rng.normal(),
+                                   "similarity_fraction": 0.1 + 0.01 * rng.normal()})  # fmt: skip
+    return runs, pd.DataFrame(layer_rows)
+
+
+def test_report_counts_and_lists_flagged_runs_and_shows_layers(tmp_path: Path) -> None:
+    runs, layers = flagged_sweep()
+    inputs = ReportInputs(title="flagged", info={}, sweep_yaml="grid: {}\n", runs=runs, figures=[],
+                          verdicts=verdicts(runs, permutations=500),
+                          layer_verdicts=layer_verdicts(runs, layers, permutations=500))  # fmt: skip
+    markdown, page = write_report(inputs, tmp_path)
+    text = markdown.read_text()
+    summary = ("1 failed, 2 diverged, 1 collapsed after training, 1 collapsed at initialisation, "
+               "2 groups with every candidate diverged or collapsed")  # fmt: skip
+    assert f"**Flagged runs**: {summary}" in text
+    assert "| a | 12 | → flat | ↑ rises | → flat | ✓ holds | ↑ rises |" in text
+    assert "| b | 15 | → flat | → flat | → flat | ✗ fails | → flat | → flat | ✗ fails |" in text
+    sections = text[text.index("## Flagged runs"):text.index("## Means per width")]
+    assert "### Failed runs (1)" in sections and "RuntimeError: out of memory" in sections
+    assert "### Diverged runs (2)" in sections and "| a-2.0-0-lr2 | a | 2.0 | 0 | the training loss became nan |" in sections
+    assert "### Collapsed runs (2)" in sections and "every unit dead at initialisation" in sections
+    assert "| a-0.5-1 | a | 0.5 | 1 | trained | one class predicted |" in sections
+    # Both candidates of one group diverged; the only candidate of another collapsed.
+    assert "### Groups with no usable candidate (2)" in sections
+    assert "| a\\|w=0.5\\|r=1 | a | 0.5 | 1 | 0 | 1 |" in sections
+    assert "| a\\|w=2.0\\|r=0 | a | 2.0 | 2 | 2 | 0 |" in sections
+    layer_section = text[text.index("### Per layer"):text.index("## Flagged runs")]
+    assert "| a | hidden1 | 12 | ↑ rises (+0.0" in layer_section and "| b | hidden2 | 15 |" in layer_section
+    assert "collapsed at initialisation (left out of the controlled tests)" in text
+    html = page.read_text()
+    assert "<details id='layers'><summary>Per-layer trends</summary>" in html
+    assert "<td class='verdict rises'>↑ rises</td>" in html and "colspan='3'>controlled" in html
+    assert (tmp_path / "layer_verdicts.json").is_file()
 
 
 def chromium() -> str | None:

@@ -151,7 +151,8 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     values = {
         "model": {"family": "mlp", "width_factor": 0.5, "hidden_layers": 2},
         "data": {"name": "teacher", "input_dim": 10, "n_train": 200, "n_val": 40, "n_test": 40},
-        "train": {"epochs": 3, "batch_size": 20, "lr": 0.05, "optimizer": "momentum", "early_stopping": True},
+        "train": {"epochs": 3, "batch_size": 20, "lr": 0.05, "optimizer": "momentum", "early_stopping": True,
+                  "monitor": "train_accuracy", "l2": 0.01, "l2_layers": ["hidden1"]},
     }
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(values))

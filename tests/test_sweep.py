@@ -131,7 +131,6 @@ def test_every_preset_expands_to_valid_runs(name: str, scale: str) -> None:
         ({"grid": {"width_factor": [1]}}, "is not a field path"),
         ({"grid": {"seed": [1, 2]}}, "replicates"),
         ({"grid": {"model.width_factor": []}}, "has no values"),
-        ({"grid": {"model.width_factor": [1]}, "variants": {"a": {"model.width_factor": 2}}}, "both in the grid"),
         ({"select": {"over": ["train.lr"]}}, "select.over names fields the grid does not vary"),
         ({"grid": {"model.width_factor": [1, -2]}}, r"(?s)run \(model.width_factor=-2\).*greater than 0"),
         ({"variants": {"bad": {"train.optimizer": "lion"}}}, r"(?s)run \(variant 'bad'.*train.optimizer"),
@@ -147,3 +146,70 @@ def test_bad_sweep_specs(changes: dict, message: str) -> None:
 def test_null_removes_a_field() -> None:
     sweep = tiny(variants={"no init": {"model.init": None, "model.init_std": None}})
     assert sweep.expand()[0].spec.model.init == "default"
+
+
+def test_a_variant_that_sets_a_grid_field_pins_it():
+    sweep = SweepSpec.from_dict({
+        "model": {"family": "mlp"}, "data": {"name": "teacher"},
+        "grid": {"model.width_factor": [1, 2], "train.lr": [0.1, 0.01, 0.001]},
+        "variants": {"momentum": {}, "adam": {"train.optimizer": "adam", "train.lr": 0.001}},
+        "select": {"over": ["train.lr"]},
+    })  # fmt: skip
+    runs = sweep.expand()
+    adam = [r for r in runs if r.variant_name == "adam"]
+    assert len([r for r in runs if r.variant_name == "momentum"]) == 6
+    assert len(adam) == 2 and {r.spec.train.lr for r in adam} == {0.001}
+    assert {r.spec.model.width_factor for r in adam} == {1, 2}
+    assert len({r.group for r in adam}) == 2  # one candidate per group: nothing to select
+
+
+def test_a_diverged_candidate_is_recorded_and_never_selected(tmp_path):
+    """An lr that blows the loss up ends its run as "diverged" (no error, no
+    retry) and the selection keeps the best healthy candidate."""
+    from conftest import TINY_SWEEP
+
+    from frivolous.experiments.runner import run_sweep
+    from frivolous.results.table import load_results
+
+    values = TINY_SWEEP | {"grid": {"model.width_factor": [0.25], "train.lr": [0.05, 1e30]}, "replicates": 1,
+                           "select": {"over": ["train.lr"]}}  # fmt: skip
+    summary = run_sweep(SweepSpec.from_dict(values), tmp_path, progress=False)
+    assert summary.failed == 0
+    runs = load_results(tmp_path).set_index("train.lr")
+    assert runs.loc[1e30, "status"] == "diverged" and not runs.loc[1e30, "kept"]
+    assert "training loss became" in runs.loc[1e30, "diverged_reason"]
+    assert runs.loc[0.05, "status"] == "done" and runs.loc[0.05, "kept"]
+    assert runs["healthy_candidates"].tolist() == [1, 1]
+    again = run_sweep(SweepSpec.from_dict(values), tmp_path, progress=False)
+    assert again.skipped == 2  # a diverged run is final: not trained again
+
+
+def test_the_mlp_presets_are_the_released_experiments() -> None:
+    """B4/B5/B11 as docs/fidelity.md states: truncated normal with a 10x output std, the released σ and lr
+    grids, momentum 0.9, batch 128, lr x 0.95 per epoch, 50 epochs, Adam at its fixed lr 1e-3."""
+    runs = PRESETS["mlp-teacher"].sweep("paper").expand()
+    by_variant: dict[str, list] = {}
+    for run in runs:
+        by_variant.setdefault(run.variant_name, []).append(run.spec)
+    sigmas = {1e-4, 1e-2, 1.0, 1e2, 1e4}
+    for dim, prefix in ((10, "10-dim"), (10_000, "10k-dim")):
+        specs = [s for name, group in by_variant.items() if name.startswith(prefix + ", σ") for s in group]
+        assert {s.model.init_std for s in specs} == sigmas and {s.data.options["input_dim"] for s in specs} == {dim}
+        assert len(specs) == 5 * 5 * 5 * 3  # σ x lr x width x replicate
+    momentum = by_variant["10k-dim, σ=1e-2"]
+    for spec in momentum:
+        assert spec.model.init == "truncated_normal" and spec.model.output_init_std == 10 * spec.model.init_std
+        train = spec.train
+        assert (train.optimizer, train.momentum, train.batch_size, train.epochs) == ("momentum", 0.9, 128, 50)
+        assert (train.schedule, train.gamma, train.every, train.weight_decay) == ("exponential", 0.95, 1, 0.0)
+    assert {s.train.lr for s in momentum} == {1.0, 0.1, 0.01, 1e-3, 1e-4}
+    assert {s.train.lr for s in by_variant["10k-dim, SGD"]} == {1.0, 0.1, 0.01, 1e-3, 1e-4}
+    assert {s.train.optimizer for s in by_variant["10k-dim, SGD"]} == {"sgd"}
+    adam = by_variant["10k-dim, Adam"]
+    assert len(adam) == 5 * 3 and {(s.train.lr, s.train.schedule) for s in adam} == {(1e-3, "constant")}
+    assert len(runs) == 375 + 375 + 75 + 15
+    figures = {f.name: f for f in PRESETS["mlp-teacher"].paper_figures}
+    assert list(figures) == ["B4", "B5", "B11"]
+    assert figures["B11"].lines["momentum"] == "10k-dim, σ=1e-2"
+    assert set(figures["B4"].lines.values()) | set(figures["B5"].lines.values()) | {
+        "10k-dim, SGD", "10k-dim, Adam"} == set(by_variant)  # fmt: skip

@@ -4,6 +4,7 @@ resume exactly after a kill, and the train/measure commands."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -24,6 +25,9 @@ from frivolous.experiments.run import measure_run, train_run
 from frivolous.experiments.spec import RunSpec, TrainSpec
 from frivolous.train import Trainer, learning_rate, make_optimizer
 from frivolous.train.checkpoint import load_training_state, save_training_state
+from frivolous.train.loop import evaluate
+from frivolous.train.penalty import L2Penalty
+from frivolous.train.stopping import EarlyStopping
 
 TINY = {
     "model": {"family": "mlp", "width_factor": 0.25},
@@ -209,3 +213,111 @@ def test_conv_families_train_and_measure_end_to_end(tmp_path: Path) -> None:
         assert list(result.layers) == layers
         assert result.settings["mode"] == "graph"
         assert 0 <= result.auc <= 1
+
+
+# ---------------------------------------------------------------- early stopping rules and the L2 term
+
+
+def test_early_stopping_rule() -> None:
+    rule = EarlyStopping.of(TrainSpec(early_stopping=True, patience=2, monitor="train_accuracy", stop_at=1.0))
+    assert rule == EarlyStopping("train_eval_accuracy", patience=2, stop_at=1.0) and rule.needs_train_evaluation
+    assert EarlyStopping.of(TrainSpec()) is None
+    assert not EarlyStopping.of(TrainSpec(early_stopping=True)).needs_train_evaluation
+    best, best_epoch, decisions = -math.inf, 0, []
+    for epoch, value in enumerate([0.5, 0.7, 0.7, 0.6, 0.9, 1.0], start=1):  # ties are no improvement
+        decision = rule.decide({"epoch": epoch, "train_eval_accuracy": value, "val_accuracy": 0.0}, best, best_epoch)
+        decisions.append((decision.improved, decision.stop))
+        if decision.improved:
+            best, best_epoch = decision.value, epoch
+    assert decisions == [(True, False), (True, False), (False, False), (False, True), (True, False), (True, True)]
+    with pytest.raises(KeyError, match="monitors 'train_eval_accuracy', which the epoch record lacks"):
+        rule.decide({"epoch": 1, "val_accuracy": 0.5}, best, best_epoch)
+
+
+def _memorisable(val_seed: int) -> data.DataBundle:
+    """64 random points with random labels (easily memorised), and a validation split with random labels too."""
+    inputs = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(2, (64,), generator=torch.Generator().manual_seed(1))
+    val_labels = torch.randint(2, (64,), generator=torch.Generator().manual_seed(val_seed))
+    split, val = data.TensorSplit(inputs, labels), data.TensorSplit(inputs, val_labels)
+    return data.DataBundle("memorise", split, split, val, 2, (10,))
+
+
+def test_stopping_on_training_accuracy_stops_at_100_percent_whatever_the_validation_labels() -> None:
+    spec = TrainSpec(optimizer="adam", lr=0.03, batch_size=16, epochs=300, early_stopping=True,
+                     monitor="train_accuracy", patience=25, stop_at=1.0)  # fmt: skip
+    runs = []
+    for val_seed in (2, 3):
+        model = zoo.create("mlp", 1, in_features=10, init="he_normal", seed=0)
+        trainer = Trainer(model, _memorisable(val_seed), spec, seed=0, device=torch.device("cpu"), progress=False)
+        runs.append((trainer.run(), trainer.model.state_dict()))
+    (state, weights), (other, other_weights) = runs
+    accuracies = [record["train_eval_accuracy"] for record in state.history]
+    assert state.stopped_early and accuracies[-1] == 1.0 and max(accuracies[:-1]) < 1.0
+    assert state.epoch == state.best_epoch < spec.epochs and state.best_accuracy == 1.0
+    assert evaluate(model, _memorisable(2).train, torch.device("cpu")).accuracy == 1.0
+    # the random validation labels changed the validation accuracies, and nothing else
+    assert [r["val_accuracy"] for r in state.history] != [r["val_accuracy"] for r in other.history]
+    assert (other.epoch, other.best_epoch) == (state.epoch, state.best_epoch)
+    assert all(torch.equal(weights[k], other_weights[k]) for k in weights)
+
+
+def test_stopping_on_training_accuracy_needs_no_validation_split() -> None:
+    bundle = data.load("teacher", n_train=100, n_val=0, n_test=50, seed=0)
+    spec = TrainSpec(epochs=2, early_stopping=True, monitor="train_accuracy")
+    state = Trainer(zoo.create("mlp", 0.25, in_features=10), bundle, spec, seed=0, device=torch.device("cpu"),
+                    progress=False).run()  # fmt: skip
+    assert all("train_eval_accuracy" in record for record in state.history)
+    with pytest.raises(ValueError, match="early stopping on val_accuracy needs a validation split"):
+        Trainer(zoo.create("mlp", 0.25, in_features=10), bundle, TrainSpec(early_stopping=True), seed=0,
+                device=torch.device("cpu"))  # fmt: skip
+
+
+def test_l2_term_is_half_the_squared_fc_weights_and_touches_nothing_else() -> None:
+    model = zoo.create("alexnet", 0.25, init="glorot_normal", seed=3)
+    penalty = L2Penalty(model, 0.001, ("fc1", "fc2"))
+    fc1, fc2 = model.fc1.layer.weight, model.fc2.layer.weight
+    expected = 0.001 * 0.5 * (fc1.double().square().sum() + fc2.double().square().sum())
+    value = penalty()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    value.backward()
+    for name, parameter in model.named_parameters():
+        if name in ("fc1.layer.weight", "fc2.layer.weight"):
+            torch.testing.assert_close(parameter.grad, 0.001 * parameter.detach())
+        else:
+            assert parameter.grad is None, name  # biases, convolutions and the output layer are not penalised
+    assert len(L2Penalty(model, 1.0).weights) == 5  # every layer's weight, no bias
+    with pytest.raises(ValueError, match=r"l2_layers names \['fc3'\], which AlexNet lacks; its modules: "
+                                         r"\['conv1', 'pool1', 'norm1', 'conv2'"):  # fmt: skip
+        L2Penalty(model, 0.001, ("fc1", "fc3"))
+
+
+def test_training_with_l2_adds_the_weight_decay_step_to_the_named_layer_only() -> None:
+    bundle = data.load("teacher", n_train=100, n_val=0, n_test=50, seed=0)
+    start = zoo.create("mlp", 0.25, in_features=10, hidden_layers=2, init="he_normal", seed=0)
+    after = {}
+    for l2 in (0.0, 0.5):
+        model = zoo.create("mlp", 0.25, in_features=10, hidden_layers=2, init="he_normal", seed=0)
+        spec = TrainSpec(optimizer="sgd", lr=0.1, batch_size=100, epochs=1, l2=l2,
+                         l2_layers=("hidden1",) if l2 else ())  # fmt: skip
+        Trainer(model, bundle, spec, seed=0, device=torch.device("cpu"), progress=False).run()
+        after[l2] = model.state_dict()
+    for name, initial in start.state_dict().items():
+        if name == "hidden1.linear.weight":  # one full-batch SGD step: w - lr (g + l2 w)
+            torch.testing.assert_close(after[0.5][name] - after[0.0][name], -0.1 * 0.5 * initial)
+        else:
+            assert torch.equal(after[0.5][name], after[0.0][name]), name
+
+
+def test_summary_layers_make_the_run_value_measured_on_max_examples(tmp_path: Path) -> None:
+    measure = {**TINY["measure"], "summary_layers": ["hidden2"], "max_examples": 40}
+    spec = RunSpec.from_dict({**TINY, "model": {**TINY["model"], "hidden_layers": 2}, "measure": measure})
+    layout = train_run(spec, tmp_path, device="cpu", progress=False).layout
+    result = measure_run(layout.root, device="cpu", progress=False)
+    summary = json.loads(layout.measure_summary("trained").read_text())
+    assert list(result.layers) == ["hidden1", "hidden2"] and result.auc != result.layers["hidden2"].auc
+    assert summary["auc"] == result.layers["hidden2"].auc
+    assert summary["similarity"] == result.layers["hidden2"].similarity
+    assert summary["examples"] == 40 and sum(summary["predicted"].values()) == 40
+    with pytest.raises(ValueError, match=r"layers \['hidden3'\] were not probed; probed: \['hidden1', 'hidden2'\]"):
+        result.only(["hidden3"])

@@ -10,10 +10,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from frivolous.results.verdicts import RULE, describe_verdict, verdicts
+from frivolous.results.verdicts import (
+    KEYS, LAYER_KEYS, MARGINS, PARTS, RULE, Margin, describe_verdict, holm, layer_verdicts, lost_groups, verdicts,
+)  # fmt: skip
 
 WIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
 PERMUTATIONS = 2_000
+TREND_KEYS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_beyond_init",
+              "similarity_fraction_beyond_init")  # fmt: skip
 
 
 def sweep(
@@ -21,6 +25,7 @@ def sweep(
     auc: float = 0.0,
     similarity: float = 0.0,
     accuracy: float = 0.0,
+    fraction: float = 0.0,
     auc_init: float = 0.0,
     widths: tuple[float, ...] = WIDTHS,
     replicates: int = 3,
@@ -32,7 +37,8 @@ def sweep(
     """A finished sweep whose metrics change by the given amount per doubling
     of width, plus Gaussian noise; other metrics only carry noise. The noise
     does not depend on the slopes, and with the default seed no test finds a
-    trend in it (smallest p about 0.4)."""
+    trend in it (smallest p about 0.4) while its small spread shows every
+    slope without a trend to lie well inside the equivalence margins."""
     rng = np.random.default_rng(seed)
     width = np.repeat(np.asarray(widths, float), replicates)
     doublings = np.log2(width)
@@ -52,12 +58,23 @@ def sweep(
             "test_accuracy": metric(0.9, accuracy),
             "auc": metric(0.5, auc),
             "similarity": metric(2.0, similarity),
-            "similarity_fraction": metric(0.1, 0.0),
+            "similarity_fraction": metric(0.1, fraction),
             "auc_init": metric(0.4, auc_init),
             "similarity_init": metric(1.0, 0.0),
             "similarity_fraction_init": metric(0.05, 0.0),
         }
     )
+
+
+def noise_sweep(seed: int) -> pd.DataFrame:
+    """Every metric drawn uniformly at random, whatever the width, over a
+    range far wider than its equivalence margin: data that cannot tell."""
+    rng = np.random.default_rng(seed)
+    runs = sweep()
+    for column, high in (("test_accuracy", 1.0), ("auc", 1.0), ("auc_init", 1.0), ("similarity", 4.0),
+                         ("similarity_init", 4.0), ("similarity_fraction", 0.5), ("similarity_fraction_init", 0.5)):
+        runs[column] = rng.uniform(0.0, high, size=len(runs))  # fmt: skip
+    return runs
 
 
 def verdict(runs: pd.DataFrame, **options: Any) -> pd.Series:
@@ -66,28 +83,32 @@ def verdict(runs: pd.DataFrame, **options: Any) -> pd.Series:
     return table.iloc[0]
 
 
+def trends(row: pd.Series) -> list[str]:
+    return [row[f"{key}_trend"] for key in TREND_KEYS]
+
+
 def test_columns() -> None:
     table = verdicts(sweep(auc=0.05), permutations=PERMUTATIONS)
-    metrics = ("test_accuracy", "auc", "similarity", "similarity_fraction")
-    expected = ["preset", "variant", "n", "widths", "failed", "pending", "collapsed", "not_kept"]
-    expected += [f"{m}_{part}" for m in metrics for part in ("n", "rho", "p", "slope", "trend")]
-    for m in metrics[1:]:
-        expected += [f"{m}_excess_{part}" for part in ("n", "rho", "p", "slope")]
-        expected += [f"{m}_beyond_init", f"{m}_init_slope"]
-    expected += ["accuracy_holds", "hypothesis", "hypothesis_beyond_init"]
-    assert list(table.columns) == expected
-    assert "Spearman" in RULE and "permutation" in RULE
+    expected = ["preset", "variant", "alpha", "n", "widths", "failed", "diverged", "pending", "collapsed", "not_kept",
+                "collapsed_init", "lost_groups"]  # fmt: skip
+    expected += [f"{key}_{part}" for key in (*TREND_KEYS, "effective_width_fraction") for part in PARTS]
+    expected += ["auc_init_slope", "similarity_fraction_init_slope", "hypothesis", "hypothesis_controlled",
+                 "effective_width_slower"]
+    assert list(table.columns) == expected and KEYS == (*TREND_KEYS, "effective_width_fraction")
+    for word in ("Spearman", "permutation", "Holm", "±δ", "inconclusive", "beyond init", "fraction"):
+        assert word in RULE
+    assert set(MARGINS) == set(KEYS) and all(margin.reason for margin in MARGINS.values())
 
 
 def test_rising_removability_holds() -> None:
     row = verdict(sweep(auc=0.05))
     assert row["auc_trend"] == "rises"
-    assert row["auc_rho"] > 0.8 and row["auc_p"] < 0.01
+    assert row["auc_rho"] > 0.8 and row["auc_p"] < 0.01 and row["auc_p"] <= row["auc_p_holm"] < 0.05
     assert row["auc_slope"] == pytest.approx(0.05, abs=0.01)
+    assert row["auc_ci_low"] < 0.05 < row["auc_ci_high"] and row["auc_ci_low"] > 0.01
     assert row["similarity_trend"] == "flat"
-    assert row["hypothesis"] == "holds"
+    assert row["hypothesis"] == "holds" and row["hypothesis_controlled"] == "holds"
     assert row["n"] == 15 and row["widths"] == WIDTHS
-    assert row["accuracy_holds"]
 
 
 def test_rho_is_spearmans() -> None:
@@ -97,19 +118,39 @@ def test_rho_is_spearmans() -> None:
     assert row["auc_rho"] == pytest.approx(expected, abs=1e-12)
 
 
+def test_slope_and_interval_are_the_least_squares_t_interval() -> None:
+    runs = sweep(auc=0.004, noise=0.02)
+    row = verdict(runs)
+    fit = stats.linregress(np.log2(runs["width_factor"]), runs["auc"])
+    half = stats.t.ppf(0.95, len(runs) - 2) * fit.stderr
+    assert row["auc_slope"] == pytest.approx(fit.slope, rel=1e-9)
+    assert (row["auc_ci_low"], row["auc_ci_high"]) == pytest.approx((fit.slope - half, fit.slope + half), rel=1e-9)
+    # Equivalence is shown exactly when the 90% interval lies inside +-delta.
+    bound = max(-row["auc_ci_low"], row["auc_ci_high"])
+    assert verdict(runs, deltas={"auc": bound * 1.001})["auc_trend"] == "flat"
+    assert verdict(runs, deltas={"auc": bound * 0.999})["auc_trend"] == "inconclusive"
+
+
 def test_rising_repetition_alone_holds() -> None:
     row = verdict(sweep(similarity=0.5))
     assert (row["auc_trend"], row["similarity_trend"], row["hypothesis"]) == ("flat", "rises", "holds")
 
 
-def test_pure_noise_is_flat_and_fails() -> None:
+def test_metrics_shown_flat_fail_the_hypothesis() -> None:
+    # No trend, and runs precise enough to show it: every slope's interval lies inside its margin.
     row = verdict(sweep())
-    assert [row[f"{m}_trend"] for m in ("test_accuracy", "auc", "similarity", "similarity_fraction")] == ["flat"] * 4
-    assert row["hypothesis"] == "fails"
-    assert row["accuracy_holds"]
+    assert trends(row) == ["flat"] * 6
+    assert (row["hypothesis"], row["hypothesis_controlled"]) == ("fails", "fails")
 
 
-def test_falling_removability() -> None:
+@pytest.mark.parametrize("seed", range(12))
+def test_pure_noise_never_fails(seed: int) -> None:
+    row = verdict(noise_sweep(seed))
+    assert "flat" not in trends(row)
+    assert row["hypothesis"] != "fails" and row["hypothesis_controlled"] != "fails"
+
+
+def test_falling_removability_fails() -> None:
     row = verdict(sweep(auc=-0.05))
     assert row["auc_trend"] == "falls"
     assert row["auc_rho"] < -0.8 and row["auc_slope"] == pytest.approx(-0.05, abs=0.01)
@@ -119,72 +160,139 @@ def test_falling_removability() -> None:
 def test_falling_accuracy() -> None:
     row = verdict(sweep(auc=0.05, accuracy=-0.03))
     assert row["test_accuracy_trend"] == "falls"
-    assert not row["accuracy_holds"]
     assert row["hypothesis"] == "holds"
 
 
 def test_rise_that_the_untrained_network_already_has() -> None:
     row = verdict(sweep(auc=0.05, auc_init=0.05))
     assert row["auc_trend"] == "rises"
-    assert row["auc_beyond_init"] == "flat"
+    assert row["auc_beyond_init_trend"] == "flat"
     assert row["auc_init_slope"] == pytest.approx(0.05, abs=0.01)
-    assert abs(row["auc_excess_slope"]) < 0.01
-    assert (row["hypothesis"], row["hypothesis_beyond_init"]) == ("holds", "fails")
+    assert abs(row["auc_beyond_init_slope"]) < 0.01
+    assert (row["hypothesis"], row["hypothesis_controlled"]) == ("holds", "fails")
 
 
 def test_rise_beyond_the_untrained_network() -> None:
     row = verdict(sweep(auc=0.05))
-    assert row["auc_beyond_init"] == "rises"
-    assert row["auc_excess_slope"] == pytest.approx(0.05, abs=0.015)
-    assert row["hypothesis_beyond_init"] == "holds"
+    assert row["auc_beyond_init_trend"] == "rises"
+    assert row["auc_beyond_init_slope"] == pytest.approx(0.05, abs=0.015)
+    assert row["hypothesis_controlled"] == "holds"
+
+
+def test_similar_units_counted_more_only_because_there_are_more_units() -> None:
+    # The count rises with width, the fraction of units it covers does not.
+    row = verdict(sweep(similarity=0.5))
+    assert (row["similarity_trend"], row["similarity_fraction_beyond_init_trend"]) == ("rises", "flat")
+    assert (row["hypothesis"], row["hypothesis_controlled"]) == ("holds", "fails")
+    row = verdict(sweep(similarity=0.5, fraction=0.02))
+    assert row["similarity_fraction_beyond_init_trend"] == "rises" and row["hypothesis_controlled"] == "holds"
 
 
 def test_left_out_runs_are_counted_not_used() -> None:
     clean = sweep(auc=0.05)
     # Runs that would turn the trend around if they were used.
-    bad = pd.concat([sweep(auc=-0.2, widths=(4.0,), replicates=2, seed=5)] * 4, ignore_index=True)
-    bad["status"] = ["failed", "failed", "done", "done", "done", "done", "pending", "pending"]
-    bad["collapsed"] = [None, True, True, True, False, False, False, False]
-    bad["kept"] = [True, True, True, False, False, False, False, False]
+    bad = pd.concat([sweep(auc=-0.2, widths=(4.0,), replicates=2, seed=5)] * 5, ignore_index=True)
+    bad["status"] = ["failed", "failed", "diverged", "diverged", "done", "done", "done", "done", "pending", "pending"]
+    bad["collapsed"] = [None, True, None, None, True, True, False, False, False, False]
+    bad["kept"] = [True, True, False, True, True, False, False, False, False, False]
     mixed = pd.concat([clean, bad], ignore_index=True).sample(frac=1.0, random_state=0)
     row, reference = verdict(mixed), verdict(clean)
-    counts = ["failed", "pending", "collapsed", "not_kept"]
-    assert list(row[counts]) == [2, 2, 2, 2]
+    counts = ["failed", "diverged", "pending", "collapsed", "not_kept"]
+    assert list(row[counts]) == [2, 2, 2, 2, 2]
     assert row["n"] == 15
     assert row.drop(counts).equals(reference.drop(counts))
 
 
-def test_single_width_is_undecided() -> None:
+def test_runs_collapsed_at_initialisation_are_left_out_of_the_controlled_verdict() -> None:
+    runs = sweep(auc=0.05)
+    widest = runs["width_factor"] == 4.0
+    # A collapsed untrained network has AUC 1: subtracted, it would turn the rise beyond init into a fall.
+    runs["collapsed_init"] = widest
+    runs.loc[widest, ["auc_init", "similarity_fraction_init"]] = [1.0, 1.0]
+    row = verdict(runs)
+    assert row["collapsed_init"] == 3
+    assert (row["auc_n"], row["auc_beyond_init_n"], row["similarity_fraction_beyond_init_n"]) == (15, 12, 12)
+    reference = sweep(auc=0.05)
+    reference.loc[widest, ["auc_init", "similarity_fraction_init"]] = np.nan  # dropped per metric
+    assert row.drop("collapsed_init").equals(verdict(reference).drop("collapsed_init"))
+    assert row["auc_beyond_init_trend"] == "rises"
+    assert "3 collapsed at initialisation" in describe_verdict(row)
+
+
+def test_missing_collapsed_init_reads_as_false() -> None:
+    runs = sweep(auc=0.05)
+    assert "collapsed_init" not in runs
+    assert verdict(runs).equals(verdict(runs.assign(collapsed_init=False)))
+
+
+def test_groups_whose_every_candidate_diverged_or_collapsed_are_counted() -> None:
+    runs = sweep(auc=0.05)
+    runs["group"] = [f"w{w}-r{r}" for w, r in zip(runs["width_factor"], runs["replicate"])]
+    runs.loc[runs["group"] == "w4.0-r0", "status"] = "diverged"
+    candidates = pd.DataFrame([
+        {**runs.iloc[0].to_dict(), "group": "w0.25-r0", "status": "diverged", "kept": False},  # a kept run beside it
+        {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "diverged", "kept": False},
+        {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "done", "collapsed": True, "kept": True},
+    ])  # fmt: skip
+    runs = pd.concat([runs, candidates], ignore_index=True)
+    assert lost_groups(runs) == ["w0.5-lost", "w4.0-r0"]
+    row = verdict(runs)
+    assert (row["lost_groups"], row["diverged"], row["collapsed"], row["n"]) == (2, 3, 1, 14)
+    assert "2 groups with every candidate diverged or collapsed" in describe_verdict(row)
+    assert lost_groups(runs.drop(columns=["group"])) == []
+
+
+def test_single_width_is_inconclusive() -> None:
     row = verdict(sweep(auc=0.05, widths=(1.0,), replicates=6))
-    assert row["hypothesis"] == "undecided" and row["hypothesis_beyond_init"] == "undecided"
-    assert row["auc_trend"] == "flat"
+    assert (row["hypothesis"], row["hypothesis_controlled"]) == ("inconclusive", "inconclusive")
+    assert trends(row) == ["inconclusive"] * 6
     assert np.isnan(row["auc_rho"]) and np.isnan(row["auc_p"]) and np.isnan(row["auc_slope"])
-    assert row["accuracy_holds"]
     assert "not tested" in describe_verdict(row)
 
 
-def test_too_few_runs_is_undecided() -> None:
-    row = verdict(sweep(auc=0.05, widths=(1.0, 2.0, 4.0), replicates=1))
-    assert row["n"] == 3 and row["hypothesis"] == "undecided"
+def test_too_few_runs_are_inconclusive_even_when_exactly_flat() -> None:
+    runs = sweep(widths=(1.0, 2.0, 4.0), replicates=1)
+    runs[["auc", "similarity"]] = 0.5
+    row = verdict(runs)
+    assert row["n"] == 3 and row["hypothesis"] == "inconclusive"
+    assert (row["auc_trend"], row["similarity_trend"]) == ("inconclusive", "inconclusive")
+
+
+def test_exactly_flat_metrics_with_enough_runs_are_flat() -> None:
+    runs = sweep(auc=0.05)
+    runs["similarity"] = 3.0
+    runs["similarity_fraction"] = runs["similarity_fraction_init"] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = verdict(runs)
+    assert np.isnan(row["similarity_rho"])
+    assert (row["similarity_p"], row["similarity_slope"], row["similarity_p_flat"]) == (1.0, 0.0, 0.0)
+    assert (row["similarity_ci_low"], row["similarity_ci_high"]) == (0.0, 0.0)
+    assert row["similarity_trend"] == "flat" and row["similarity_fraction_beyond_init_trend"] == "flat"
+    assert "similarity flat (constant" in describe_verdict(row)
+    runs["auc"] = 0.5
+    assert verdict(runs)["hypothesis"] == "fails"
 
 
 @pytest.mark.parametrize(("widths", "replicates"), [((0.5, 1.0, 2.0, 4.0), 1), ((1.0, 4.0), 3)])
-def test_runs_that_cannot_reach_alpha_are_undecided(widths: tuple[float, ...], replicates: int) -> None:
+def test_runs_that_cannot_reach_alpha_are_inconclusive(widths: tuple[float, ...], replicates: int) -> None:
     # The best p of 4 runs at 4 widths is 2/24, of 6 runs at 2 widths 2 * 3!3!/6! = 0.1.
     row = verdict(sweep(auc=0.05, noise=0.0, widths=widths, replicates=replicates))
-    assert np.isnan(row["auc_p"]) and row["auc_trend"] == "flat"
+    assert np.isnan(row["auc_p"]) and row["auc_trend"] == "inconclusive"
     assert row["auc_slope"] == pytest.approx(0.05)
-    assert row["hypothesis"] == "undecided"
-    row = verdict(sweep(auc=0.05, noise=0.0, widths=widths, replicates=replicates), alpha=0.2)
-    assert row["auc_trend"] == "rises"
+    assert row["hypothesis"] == "inconclusive"
+    assert "too few runs for the rank test" in describe_verdict(row)
+    # At a larger alpha they can (Holm doubles p: similarity, constant here, has p = 1 and is in the family).
+    row = verdict(sweep(auc=0.05, noise=0.0, widths=widths, replicates=replicates), alpha=0.25)
+    assert row["auc_trend"] == "rises" and row["auc_p_holm"] == pytest.approx(2 * row["auc_p"])
 
 
 def test_no_usable_runs() -> None:
     runs = sweep(auc=0.05)
     runs["status"] = "failed"
     row = verdict(runs)
-    assert row["n"] == 0 and row["failed"] == 15 and row["hypothesis"] == "undecided"
-    assert describe_verdict(row).startswith("no usable runs")
+    assert row["n"] == 0 and row["failed"] == 15 and row["hypothesis"] == "inconclusive"
+    assert describe_verdict(row).startswith("no usable runs; left out: 15 failed")
 
 
 def test_same_seed_same_p_values() -> None:
@@ -195,6 +303,9 @@ def test_same_seed_same_p_values() -> None:
     assert other["auc_p"].iloc[0] != first["auc_p"].iloc[0]
     shuffled = verdicts(runs.sample(frac=1.0, random_state=0), permutations=500, seed=3)
     pd.testing.assert_frame_equal(shuffled, first)
+    # The raw p-values do not depend on the other variants of the table either.
+    both = verdicts(pd.concat([sweep(auc=0.05, variant="a"), runs.assign(variant="b")]), permutations=500, seed=3)
+    assert both["auc_p"].iloc[1] == first["auc_p"].iloc[0]
 
 
 def test_few_runs_get_the_exact_test() -> None:
@@ -206,34 +317,46 @@ def test_few_runs_get_the_exact_test() -> None:
 
 
 def test_nan_metrics_are_dropped_per_metric() -> None:
-    runs = sweep(auc=0.05, similarity=0.5)
+    runs = sweep(auc=0.05, fraction=0.02)
     runs.loc[[0, 7], "auc"] = np.nan
-    runs.loc[[3], "similarity_init"] = np.nan
+    runs.loc[[3], "similarity_fraction_init"] = np.nan
     row = verdict(runs)
-    assert (row["auc_n"], row["similarity_n"], row["similarity_excess_n"]) == (13, 15, 14)
-    assert row["auc_trend"] == "rises" and row["similarity_beyond_init"] == "rises"
+    assert (row["auc_n"], row["similarity_n"], row["similarity_fraction_beyond_init_n"]) == (13, 15, 14)
+    assert row["auc_trend"] == "rises" and row["similarity_fraction_beyond_init_trend"] == "rises"
 
 
-def test_unmeasured_metric_leaves_hypothesis_undecided_unless_other_rises() -> None:
+def test_unmeasured_metric_leaves_hypothesis_inconclusive_unless_other_rises() -> None:
     runs = sweep()
     runs["similarity"] = np.nan
-    assert verdict(runs)["hypothesis"] == "undecided"
+    assert verdict(runs)["hypothesis"] == "inconclusive"
     runs = sweep(auc=0.05)
     runs["similarity"] = np.nan
     assert verdict(runs)["hypothesis"] == "holds"
 
 
-def test_constant_metric_is_flat_without_warnings() -> None:
-    runs = sweep(auc=0.05)
-    runs["similarity"] = 0.0
-    runs["similarity_init"] = 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        row = verdict(runs)
-    assert np.isnan(row["similarity_rho"])
-    assert (row["similarity_p"], row["similarity_slope"], row["similarity_trend"]) == (1.0, 0.0, "flat")
-    assert row["similarity_beyond_init"] == "flat"
-    assert "similarity flat (constant)" in describe_verdict(row)
+def test_holm_adjustment() -> None:
+    # Sorted: 0.005 * 4, 0.01 * 3, 0.03 * 2, 0.04 * 1 made non-decreasing; NaN is not in the family.
+    adjusted = holm([0.01, 0.04, np.nan, 0.03, 0.005])
+    assert adjusted[[0, 1, 3, 4]] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and np.isnan(adjusted[2])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0]) and holm([]).size == 0
+    # Against Holm's step-down procedure at several levels: reject the k-th
+    # smallest while every p up to it is <= level / (m - k + 1).
+    p = np.random.default_rng(0).uniform(0, 0.1, size=12)
+    for level in (0.01, 0.05, 0.1, 0.2):
+        ranked = np.sort(p) <= level / (len(p) - np.arange(len(p)))
+        rejected = np.sort(p)[np.cumprod(ranked).astype(bool)]
+        assert set(p[holm(p) <= level]) == set(rejected)
+
+
+def test_holm_makes_a_borderline_trend_across_many_variants_not_significant() -> None:
+    borderline = sweep(auc=0.006, noise=0.02, seed=5, variant="borderline")
+    alone = verdict(borderline)
+    assert 0.005 < alone["auc_p"] < 0.02 and alone["auc_trend"] == "rises"
+    others = [sweep(noise=0.02, seed=100 + i, variant=f"noise {i}") for i in range(9)]
+    table = verdicts(pd.concat([borderline, *others], ignore_index=True), permutations=PERMUTATIONS)
+    row = table.set_index("variant").loc["borderline"]
+    assert row["auc_p"] == alone["auc_p"] and row["auc_p_holm"] > 0.05
+    assert row["auc_trend"] != "rises" and row["hypothesis"] != "holds"
 
 
 def test_one_row_per_preset_and_variant() -> None:
@@ -252,16 +375,98 @@ def test_one_row_per_preset_and_variant() -> None:
     assert (table["n"] == 15).all()
 
 
+def test_margins() -> None:
+    runs = sweep(noise=0.05)
+    row = verdict(runs)
+    assert row["auc_trend"] == "inconclusive" and row["auc_delta"] == 0.01 and row["auc_margin"] == "±0.01"
+    assert row["similarity_delta"] == pytest.approx(0.05 * runs["similarity"].mean())
+    assert row["similarity_margin"] == "±5% of the mean"
+    wider = verdict(runs, deltas={"auc": 0.1, "similarity": Margin(0.5, relative=True)})
+    assert wider["auc_trend"] == "flat" and wider["auc_delta"] == 0.1
+    assert wider["similarity_delta"] == pytest.approx(0.5 * runs["similarity"].mean())
+    with pytest.raises(ValueError, match="'accuracy'.*test_accuracy"):
+        verdicts(runs, deltas={"accuracy": 0.01})
+    with pytest.raises(ValueError, match="-0.1"):
+        Margin(-0.1)
+
+
 def test_describe_verdict() -> None:
     runs = sweep(auc=0.05)
     runs.loc[0, "status"] = "failed"
     sentence = describe_verdict(verdict(runs))
-    assert "AUC rises (rho 0.9" in sentence and "per doubling" in sentence
-    assert sentence.count("hypothesis holds") == 1
-    assert "14 runs at widths 0.25/0.5/1/2/4" in sentence
-    assert "left out: 1 failed, 0 pending, 0 collapsed, 0 not kept" in sentence
+    assert "AUC rises (rho +0.9" in sentence and "Holm p" in sentence and "per doubling, 90% CI [" in sentence
+    assert "similarity flat (" in sentence and "δ ±5% of the mean = ±0.1" in sentence
+    assert "δ ±0.01, equivalence Holm p" in sentence
+    assert sentence.count("Hypothesis holds (controlled: holds)") == 1
+    assert "14 runs at widths 0.25/0.5/1/2/4; left out: 1 failed" in sentence
 
 
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="auc_init"):
         verdicts(sweep().drop(columns=["auc_init"]))
+
+
+def layers_for(runs: pd.DataFrame, slopes: dict[str, float], samplings: int = 2, seed: int = 0) -> pd.DataFrame:
+    """A layers table for ``runs``: each layer's trained AUC changes by its
+    slope per doubling (plus noise), its similarity and its values at
+    initialisation only carry noise; every sampling is a row."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for run_id, width in zip(runs["run_id"], runs["width_factor"]):
+        for layer, slope in slopes.items():
+            for stage in ("trained", "init"):
+                for sampling in range(samplings):
+                    auc = 0.5 + (slope * np.log2(width) if stage == "trained" else 0.0)
+                    rows.append({"run_id": run_id, "stage": stage, "layer": layer, "sampling": sampling,
+                                 "auc": auc + 0.01 * rng.normal(), "similarity": 2.0 + 0.01 * rng.normal(),
+                                 "similarity_fraction": 0.1 + 0.01 * rng.normal()})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_layer_verdicts() -> None:
+    runs = sweep().assign(run_id=lambda t: [f"run-{i}" for i in range(len(t))])
+    runs.loc[0, "status"] = "failed"
+    runs["collapsed_init"] = runs["run_id"] == "run-14"
+    layers = layers_for(runs, {"features.conv": 0.05, "classifier.fc": 0.0})
+    table = layer_verdicts(runs, layers, permutations=PERMUTATIONS)
+    assert list(table["layer"]) == ["features.conv", "classifier.fc"]  # the network's order
+    assert {f"{key}_{part}" for key in LAYER_KEYS for part in PARTS} <= set(table.columns)
+    conv, fc = table.iloc[0], table.iloc[1]
+    assert (conv["n"], conv["auc_n"], conv["auc_beyond_init_n"]) == (14, 14, 13)
+    assert (conv["auc_trend"], conv["similarity_trend"], conv["hypothesis"]) == ("rises", "flat", "holds")
+    assert conv["auc_slope"] == pytest.approx(0.05, abs=0.01) and conv["hypothesis_controlled"] == "holds"
+    assert (fc["auc_trend"], fc["hypothesis"], fc["hypothesis_controlled"]) == ("flat", "fails", "fails")
+    # A layer's run value is its mean over samplings.
+    conv_runs = layers[(layers["layer"] == "features.conv") & (layers["stage"] == "trained")]
+    means = conv_runs.groupby("run_id")["auc"].mean().drop("run-0")
+    fit = stats.linregress(np.log2(runs.set_index("run_id").loc[means.index, "width_factor"]), means)
+    assert conv["auc_slope"] == pytest.approx(fit.slope, rel=1e-9)
+    # Holm's family spans the layers: the same rows tested alone give smaller adjusted p-values.
+    alone = layer_verdicts(runs, layers[layers["layer"] == "classifier.fc"], permutations=PERMUTATIONS).iloc[0]
+    assert alone["auc_p"] == fc["auc_p"] and alone["auc_p_holm"] <= fc["auc_p_holm"]
+
+
+def test_layer_verdicts_without_layers_or_init_stage() -> None:
+    runs = sweep().assign(run_id=lambda t: [f"run-{i}" for i in range(len(t))])
+    empty = layer_verdicts(runs, pd.DataFrame())
+    assert empty.empty and "auc_trend" in empty.columns
+    layers = layers_for(runs, {"fc": 0.05})
+    row = layer_verdicts(runs, layers[layers["stage"] == "trained"], permutations=PERMUTATIONS).iloc[0]
+    assert row["auc_trend"] == "rises" and row["auc_beyond_init_trend"] == "inconclusive"
+    assert row["auc_beyond_init_n"] == 0
+
+
+def test_effective_width_growing_slower_than_width() -> None:
+    """The AAAI claim: the fraction of its units that a network needs falls with width."""
+    runs = sweep()
+    runs["effective_width_fraction"] = 0.8 - 0.1 * np.log2(runs["width_factor"])
+    row = verdict(runs)
+    assert row["effective_width_fraction_trend"] == "falls" and row["effective_width_slower"] == "yes"
+    runs["effective_width_fraction"] = 0.5  # effective width exactly in proportion to width
+    row = verdict(runs)
+    assert row["effective_width_fraction_trend"] == "flat" and row["effective_width_slower"] == "no"
+
+
+def test_a_sweep_without_effective_width_cannot_tell() -> None:
+    row = verdict(sweep(auc=0.05))
+    assert row["effective_width_fraction_n"] == 0 and row["effective_width_slower"] == "inconclusive"

@@ -11,6 +11,7 @@ from torch import nn
 
 import frivolous as fv
 from frivolous import zoo
+from frivolous.zoo.inception import FIGURE_LAYERS
 from frivolous.zoo.init import INITS, initialise
 from frivolous.zoo.resnet56 import PadShortcut
 
@@ -121,7 +122,7 @@ def test_inception_widens_only_one_module(width: float) -> None:
     narrow = zoo.create("inception_v3")
     model = zoo.create("inception_v3", width, only="Mixed_5d")
     _, probes = probe_outputs(model, torch.randn(INPUTS["inception_v3"]))
-    assert [out.shape[1] for out in probes.values()] == [round(288 * width), 768, 2048]
+    assert [probes[name].shape[1] for name in FIGURE_LAYERS] == [round(288 * width), 768, 2048]
     assert model.Mixed_6a.out_channels == 384 + 96 + round(288 * width)  # its max-pool passes them on
     for name, module in narrow.named_children():
         if name not in ("Mixed_5d", "Mixed_6a", "Mixed_6b"):  # the two after it take wider inputs
@@ -206,6 +207,29 @@ def test_initialiser_sets_norms_and_default_is_untouched() -> None:
     assert all(torch.equal(m.weight, torch.ones_like(m.weight)) and not m.bias.any()
                for m in model.modules() if isinstance(m, nn.BatchNorm2d))  # fmt: skip
     assert not model.fc.bias.any()
+
+
+def test_alexnet_biases_start_as_released() -> None:
+    model = zoo.create("alexnet", 0.25, init="glorot_normal", seed=1)
+    for name, start in (("conv1", 0.0), ("conv2", 0.1), ("fc1", 0.1), ("fc2", 0.1), ("out", 0.0)):
+        bias = model.get_submodule(name if name == "out" else f"{name}.layer").bias
+        assert torch.equal(bias, torch.full_like(bias, start)), name
+    default = zoo.create("alexnet", 0.25, seed=1)  # PyTorch's own init keeps its own biases
+    assert len(set(default.fc1.layer.bias.tolist())) > 1
+
+
+def test_inception_probes_the_layers_the_released_analysis_averages() -> None:
+    released = ["conv0", "conv1", "conv2", "conv3", "conv4", "mixed_35x35x256a", "mixed_35x35x288a",
+                "mixed_35x35x288b", "mixed_17x17x768a", "mixed_17x17x768b", "mixed_17x17x768c", "mixed_17x17x768d",
+                "mixed_17x17x768e", "mixed_17x17x1280a", "mixed_8x8x2048a", "mixed_8x8x2048b"]  # fmt: skip
+    ours = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b",
+            "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b",
+            "Mixed_7c"]  # fmt: skip
+    assert len(released) == len(ours) == 16
+    with torch.device("meta"):
+        model = zoo.FAMILIES["inception_v3"](0.25)
+    assert list(model.frivolous_layers) == ours
+    assert set(FIGURE_LAYERS) <= set(ours) and FIGURE_LAYERS[0] == "Mixed_5d"  # released mixed_35x35x288b
 
 
 def test_create_initialises() -> None:

@@ -3,11 +3,13 @@
     import frivolous as fv
     result = fv.measure(model, data)      # removable and repeated units
     print(result.auc, result.similarity)
+    small = fv.compress(model, data)      # the smaller network, same function
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from frivolous import data, zoo
+from frivolous.compress import Compressed, compress
 from frivolous.measure import (
     ALL_LAYERS,
     AblationCurve,
@@ -16,6 +18,7 @@ from frivolous.measure import (
     SimilarityResult,
     ablation_curve,
     measure,
+    probes,
     similarity,
 )
 from frivolous.results.table import load_results
@@ -28,14 +31,17 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "ALL_LAYERS",
     "AblationCurve",
+    "Compressed",
     "LayerResult",
     "MeasureResult",
     "SimilarityResult",
     "__version__",
     "ablation_curve",
+    "compress",
     "data",
     "load_results",
     "measure",
+    "probes",
     "similarity",
     "zoo",
 ]

@@ -9,22 +9,27 @@ of frivolous does not rename existing runs.
 
     <root>/<family>-<hash>/
       spec.yaml                 the full spec (defaults included)
-      status.json               {"state": "trained", ...}, written last, atomically
+      status.json               {"state": "trained", ..., "files": {name: sha256}}, written last,
+                                atomically; "files" vouches for the weights and history
+                                (see experiments/integrity.py)
       weights.safetensors       the final weights (after early stopping: the best)
       history.json              per-epoch loss, accuracies, learning rate, seconds
       checkpoints/
         last.json               epoch, optimizer settings, early-stopping state, history,
                                 and the name of the tensor file it belongs with:
         last-<n>.safetensors    model and optimizer tensors at the end of epoch n
-        best.safetensors        weights of the best validation epoch (early stopping)
+        best.safetensors        weights of the best epoch of early stopping (validation or training accuracy)
         epoch-<n>.safetensors   weights kept at the spec's checkpoint epochs (0: initialisation)
       measure/                  the trained network's measurements:
         layers.parquet, curves.parquet, histograms.parquet
         summary.json            written last, atomically
       measure-init/             the same for the network at initialisation (the control)
       measure-epoch-<n>/        the same at a kept checkpoint epoch
+      effective-width.json      units kept per layer by fv.compress at the spec's
+                                measure.effective_width agreement (when set)
       record.json               the run's row of a sweep's results table, written last
       failed.json               why the last attempt failed (removed when it succeeds)
+      run.lock                  locked (flock) by the process completing the run; stays after it
 """
 
 from __future__ import annotations
@@ -103,12 +108,24 @@ class RunLayout:
         return self.measurements(stage) / "summary.json"
 
     @property
+    def effective_width(self) -> Path:
+        return self.root / "effective-width.json"
+
+    @property
     def record(self) -> Path:
         return self.root / "record.json"
 
     @property
     def failure(self) -> Path:
         return self.root / "failed.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run.lock"
+
+    def measurement_folders(self) -> list[Path]:
+        """The measurement folders present, of every stage."""
+        return sorted(p for p in self.root.glob("measure*") if p.is_dir())
 
 
 def write_atomically(path: Path, write: Any) -> None:

@@ -16,23 +16,32 @@ from pathlib import Path
 import pandas as pd
 
 from frivolous.experiments.executors import Executor
-from frivolous.experiments.layout import write_json
-from frivolous.experiments.presets import DEFAULT, Preset, preset as find_preset
+from frivolous.experiments.layout import read_json, write_json
+from frivolous.experiments.presets import DEFAULT, PaperFigure, Preset, preset as find_preset
 from frivolous.experiments.runner import SWEEP_INFO, SweepSummary, load_sweep, run_sweep, versions
 from frivolous.results.report import ReportInputs, write_report
 from frivolous.results.table import TABLES, load_results
-from frivolous.results.verdicts import verdicts
+from frivolous.results.verdicts import layer_verdicts, verdicts
 
 FIGURES = "figures"
 
 
 def figures(folder: str | Path) -> list[Path]:
-    """Every figure the sweep's tables allow, as PNG and SVG under ``folder/figures``."""
+    """Every figure the sweep's tables allow (PNG and SVG under ``folder/figures``), its paper figures first."""
     from frivolous.plots import plot_all
 
     folder = Path(folder)
     tables = {kind: load_results(folder, kind) for kind in TABLES}
-    return plot_all(tables, folder / FIGURES)
+    return plot_all(tables, folder / FIGURES, paper_figures=_paper_figures(folder))
+
+
+def _paper_figures(folder: Path) -> tuple[PaperFigure, ...]:
+    """The paper figures of the preset that ran the sweep in ``folder``; none for a sweep of no (known) preset."""
+    info = read_json(folder / SWEEP_INFO) if (folder / SWEEP_INFO).is_file() else {}
+    try:
+        return find_preset(info["preset"]).paper_figures if info.get("preset") else ()
+    except ValueError:
+        return ()
 
 
 def report(folder: str | Path, *, title: str | None = None) -> tuple[Path, Path]:
@@ -49,6 +58,7 @@ def report(folder: str | Path, *, title: str | None = None) -> tuple[Path, Path]
         runs=runs,
         verdicts=verdicts(runs),
         figures=pngs,
+        layer_verdicts=layer_verdicts(runs, load_results(folder, "layers")),
     )
     return write_report(inputs, folder)
 
@@ -79,8 +89,10 @@ def reproduce(
     device: str = "auto",
     data_root: str | Path | None = None,
     progress: bool | None = None,
+    batch_runs: str | int = "auto",
 ) -> Reproduction:
-    """Run preset ``name`` at ``scale`` into ``out`` (default ``out/<preset>-<scale>``) and report on it."""
+    """Run preset ``name`` at ``scale`` into ``out`` (default ``out/<preset>-<scale>``) and report on it
+    (``batch_runs``: see :func:`~frivolous.experiments.runner.run_sweep`)."""
     started = time.perf_counter()
     chosen = find_preset(name)
     folder = Path(out) if out is not None else Path("out") / f"{name}-{scale}"
@@ -88,7 +100,7 @@ def reproduce(
         markdown, page = _parameters_only(chosen, folder)
         return Reproduction(folder, None, markdown, page, time.perf_counter() - started)
     summary = run_sweep(chosen.sweep(scale), folder, preset=name, scale=scale, executor=executor, device=device,
-                        data_root=data_root, progress=progress)  # fmt: skip
+                        data_root=data_root, progress=progress, batch_runs=batch_runs)  # fmt: skip
     markdown, page = report(folder)
     return Reproduction(folder, summary, markdown, page, time.perf_counter() - started)
 

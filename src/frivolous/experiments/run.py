@@ -2,7 +2,9 @@
 measure, and keep everything in the run's folder.
 
 Training is idempotent and crash-safe: a finished run is found by its
-folder and skipped; an interrupted one resumes from its last checkpoint.
+folder and skipped (once its weights match the checksums in its status:
+see :mod:`frivolous.experiments.integrity`); an interrupted one resumes
+from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ from torch import nn
 from frivolous import data as datasets
 from frivolous import zoo
 from frivolous.data.bundle import DataBundle, Split, TensorSplit
+from frivolous.data.sampling import split_labels, stratified_sample
+from frivolous.experiments.integrity import checksums, damage, discard
 from frivolous.experiments.layout import RunLayout, read_json, write_atomically, write_json
 from frivolous.experiments.spec import RunSpec, SpecError
 from frivolous.measure import MeasureResult, measure
 from frivolous.measure.inputs import resolve_device
-from frivolous.measure.seeding import stream_seed
+from frivolous.measure.seeding import generator, stream_seed
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
-from frivolous.train.distributed import from_environment, start
+from frivolous.train.distributed import SINGLE, Shard, from_environment, start
 from frivolous.train.loop import Callback, Trainer, TrainState, evaluate
 
 TRAINED = "trained"
+DIVERGED = "diverged"
+"""The training loss became non-finite: a final state (training again would
+diverge again, deterministically), with no weights to measure."""
+FINISHED = (TRAINED, DIVERGED)
 
 
 def load_data(spec: RunSpec, data_root: str | Path | None = None) -> DataBundle:
@@ -46,14 +54,15 @@ def build_model(spec: RunSpec, bundle: DataBundle) -> nn.Module:
     if spec.model.family == "mlp":
         options.setdefault("in_features", math.prod(bundle.input_shape))
     return zoo.create(spec.model.family, spec.model.width_factor, num_classes=bundle.num_classes,
-                      init=spec.model.init, init_std=spec.model.init_std, seed=stream_seed(spec.seed, "model"),
+                      init=spec.model.init, init_std=spec.model.init_std, output_init_std=spec.model.output_init_std,
+                      seed=stream_seed(spec.seed, "model"),
                       **options)  # fmt: skip
 
 
 class Checkpoints(Callback):
     """Restores the last state at the start; after every epoch saves it, and
     the weights at the spec's checkpoint epochs; saves the best weights when
-    validation improves."""
+    the monitored accuracy improves (early stopping)."""
 
     def __init__(self, layout: RunLayout, keep: tuple[int, ...], *, writer: bool = True) -> None:
         self.layout, self.keep, self.writer = layout, set(keep), writer
@@ -103,6 +112,13 @@ def status(layout: RunLayout) -> dict[str, Any] | None:
     return read_json(layout.status) if layout.status.is_file() else None
 
 
+def damaged(layout: RunLayout) -> str | None:
+    """What is wrong with the files of a run whose status says trained (see
+    :func:`~frivolous.experiments.integrity.damage`), or None; None too for a run not trained."""
+    done = status(layout)
+    return damage(layout, done) if done is not None and done.get("state") == TRAINED else None
+
+
 def train_run(
     spec: RunSpec,
     root: str | Path,
@@ -113,16 +129,20 @@ def train_run(
 ) -> TrainOutcome:
     """Train ``spec`` into its folder under ``root``; skip it if it is done.
 
+    A run whose loss becomes non-finite ends there with status ``diverged``
+    (its history kept, no weights): a sweep records it and leaves it out of
+    the learning-rate selection instead of failing.
+
     Under ``torchrun`` the processes train the run together (see
     :mod:`frivolous.train.distributed`) and the first one writes the folder."""
     shard = from_environment()
     target = start(shard, resolve_device(device))
     if shard.main:
-        prepare_folder(spec, root)
+        open_run(spec, root)
     shard.barrier()
     layout = RunLayout.of(spec, root)
     done = status(layout)
-    if done is not None and done.get("state") == TRAINED:
+    if done is not None and done.get("state") in FINISHED:
         return TrainOutcome(layout, done, skipped=True)
     started = time.perf_counter()
     bundle = load_data(spec, data_root)
@@ -130,10 +150,31 @@ def train_run(
     trainer = Trainer(model, _on(bundle, target), spec.train, seed=spec.seed, device=target, progress=progress,
                       callbacks=[Checkpoints(layout, spec.train.checkpoints, writer=shard.main)], shard=shard)  # fmt: skip
     state = trainer.run()
+    return record_training(spec, layout, trainer.model, trainer.data, state, target, started=started, shard=shard)
+
+
+def open_run(spec: RunSpec, root: str | Path) -> RunLayout:
+    """Prepare the run's folder (see :func:`prepare_folder`); a run whose
+    status says trained but whose weights are gone or changed is discarded,
+    to be trained again: never skip it."""
+    layout = prepare_folder(spec, root)
+    if problem := damaged(layout):
+        discard(layout, problem)
+    return layout
+
+
+def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: DataBundle, state: TrainState,
+                    target: torch.device, *, started: float, shard: Shard = SINGLE) -> TrainOutcome:  # fmt: skip
+    """Write the folder of a run whose training ended (``model`` holding its
+    final weights): weights, history and status, or a diverged status. The
+    single trainer and the batched one (:mod:`frivolous.experiments.batching`)
+    end their runs here; ``started`` is the ``perf_counter`` time the run's training began."""
+    if state.diverged:
+        return _diverged(layout, state, spec, target, shard, time.perf_counter() - started)
     evaluations = {
-        f"{name}_accuracy": evaluate(trainer.model, split, target, precision=spec.train.precision,
+        f"{name}_accuracy": evaluate(model, split, target, precision=spec.train.precision,
                                      workers=spec.train.workers, shard=shard).accuracy  # fmt: skip
-        for name, split in (("train", trainer.data.train), ("val", trainer.data.val), ("test", trainer.data.test))
+        for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
         if split is not None
     }
     result = {
@@ -141,16 +182,32 @@ def train_run(
         "epochs": state.epoch,
         "best_epoch": state.best_epoch if spec.train.early_stopping else state.epoch,
         "stopped_early": state.stopped_early,
-        "params": zoo.count_parameters(trainer.model),
+        "params": zoo.count_parameters(model),
         "device": str(target),
         "processes": shard.world,
         "seconds": time.perf_counter() - started,
         **evaluations,
     }
     if shard.main:
-        save_weights(trainer.model, layout.weights)
+        save_weights(model, layout.weights)
         write_json(layout.history, state.history)
+        result["files"] = checksums(layout)
         write_json(layout.status, result)  # last: the run is complete once this exists
+    shard.barrier()
+    return TrainOutcome(layout, result, skipped=False)
+
+
+def _diverged(layout: RunLayout, state: TrainState, spec: RunSpec, target: torch.device, shard: Shard,
+              seconds: float) -> TrainOutcome:  # fmt: skip
+    last = state.history[-1]
+    result = {
+        "state": DIVERGED, "epochs": state.epoch, "loss": last["loss"], "device": str(target),
+        "processes": shard.world, "seconds": seconds,
+        "reason": f"the training loss became {last['loss']} in epoch {state.epoch} (lr {last['lr']:g})",
+    }  # fmt: skip
+    if shard.main:
+        write_json(layout.history, state.history)
+        write_json(layout.status, result)
     shard.barrier()
     return TrainOutcome(layout, result, skipped=False)
 
@@ -206,7 +263,7 @@ def measure_run(
     if split is None:
         raise SpecError(f"data {spec.data.name!r} has no {options.split!r} split to measure on")
     result = measure(
-        model, _examples(split, options.max_examples), list(options.layers) if options.layers else None,
+        model, _examples(split, options.max_examples, spec.seed), list(options.layers) if options.layers else None,
         levels=options.levels, samplings=options.samplings, unit=options.unit, threshold=options.threshold,
         max_samples=options.max_samples, device=device, seed=stream_seed(spec.seed, "measure"),
         dead=options.dead, progress=progress,
@@ -215,11 +272,15 @@ def measure_run(
         table = result.frame(kind)
         write_atomically(layout.measure_table(kind, stage),
                          lambda path, table=table: table.to_parquet(path, index=False))  # fmt: skip
+    network = result.only(options.summary_layers) if options.summary_layers else result
     summary = {
-        "auc": result.auc, "auc_std": result.auc_std, "similarity": result.similarity,
-        "similarity_std": result.similarity_std, "similarity_fraction": result.similarity_fraction,
-        "collapsed": result.collapsed, "predicted": {str(k): v for k, v in result.predicted.items()},
-        "examples": result.examples, "settings": result.settings,
+        "auc": network.auc, "auc_std": network.auc_std, "similarity": network.similarity,
+        "prunable": network.prunable, "non_prunable": network.non_prunable, "pca95": network.pca95,
+        "pca80": network.pca80,
+        "similarity_std": network.similarity_std, "similarity_fraction": network.similarity_fraction,
+        "collapsed": result.collapsed, "collapse_reason": result.collapse_reason, "all_dead": result.all_dead,
+        "predicted": {str(k): v for k, v in result.predicted.items()}, "examples": result.examples,
+        "settings": result.settings,
     }  # fmt: skip
     if stage.startswith("epoch-"):  # the figure of metrics across epochs needs the accuracy too
         target = resolve_device(device)
@@ -228,9 +289,13 @@ def measure_run(
     return result
 
 
-def _examples(split: Split, limit: int | None) -> Any:
-    if isinstance(split, TensorSplit):
-        return split.inputs if limit is None else split.inputs[:limit]
-    if limit is not None:
-        split = torch.utils.data.Subset(split, range(min(limit, len(split))))
-    return torch.utils.data.DataLoader(split, batch_size=256)
+def _examples(split: Split, limit: int | None, seed: int) -> Any:
+    """The measured examples: all of ``split``, or a class-stratified sample
+    of ``limit`` of them drawn from ``seed`` (the same for every stage of a
+    run), never a prefix (see :mod:`frivolous.data.sampling`)."""
+    if limit is not None and limit < len(split):
+        chosen = stratified_sample(split_labels(split), limit, generator(seed, "measure", "examples"))
+        if isinstance(split, TensorSplit):
+            return split.inputs[chosen.to(split.inputs.device)]
+        split = torch.utils.data.Subset(split, chosen.tolist())
+    return split.inputs if isinstance(split, TensorSplit) else torch.utils.data.DataLoader(split, batch_size=256)

@@ -56,6 +56,9 @@ class ModelSpec(_Section):
     width_factor: float = Field(1.0, gt=0, description="multiplies the units/kernels of every hidden layer")
     init: str = Field("default", description="initialiser, one of frivolous.zoo.INITS")
     init_std: float | None = Field(None, gt=0, description="std of the normal and truncated_normal inits")
+    output_init_std: float | None = Field(
+        None, gt=0, description="std of the output layer's weights (normal and truncated_normal inits; None: init_std)"
+    )
 
     @field_validator("family")
     @classmethod
@@ -78,9 +81,10 @@ class ModelSpec(_Section):
     @model_validator(mode="after")
     def _family_options(self) -> ModelSpec:
         from frivolous import zoo
-        from frivolous.zoo.init import check_init
+        from frivolous.zoo.init import check_init, check_output_std
 
         check_init(self.init, self.init_std)
+        check_output_std(self.init, self.output_init_std)
         _check_extra(self, "model family", self.family, set(zoo.options(self.family)) - {"num_classes"})
         return self
 
@@ -121,6 +125,7 @@ class DataSpec(_Section):
 
 Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "rmsprop"]
 Schedule = Literal["constant", "exponential", "step"]
+Monitor = Literal["val_accuracy", "train_accuracy"]
 
 
 class TrainSpec(_Section):
@@ -128,7 +133,12 @@ class TrainSpec(_Section):
     decayed 5% per epoch (``schedule: exponential, gamma: 0.95``), batch 128,
     early stopping on validation accuracy; ResNets step decay
     (``schedule: step, milestones: [91, 136], gamma: 0.1``); Inception RMSProp
-    with 4% decay every 8 epochs (``gamma: 0.96, every: 8``)."""
+    with 4% decay every 8 epochs (``gamma: 0.96, every: 8``). As in the
+    released code, random labels stop on training accuracy
+    (``monitor: train_accuracy, patience: 25, stop_at: 1.0``; see
+    :mod:`frivolous.train.stopping`) and the AlexNet's weight decay is a loss
+    term on its fc1 and fc2 weights (``l2: 0.001, l2_layers: [fc1, fc2]``; see
+    :mod:`frivolous.train.penalty`), not the optimiser's ``weight_decay``."""
 
     optimizer: Optimizer = Field("momentum", description="sgd (no momentum), momentum, nesterov, adam, rmsprop")
     lr: float = Field(0.01, gt=0, description="learning rate before the k factor")
@@ -143,8 +153,13 @@ class TrainSpec(_Section):
     gamma: float = Field(0.1, gt=0, le=1, description="decay factor of exponential and step schedules")
     every: int = Field(1, ge=1, description="exponential schedule: decay once every this many epochs")
     milestones: tuple[int, ...] = Field((), description="step schedule: epochs at which the lr is multiplied by gamma")
-    early_stopping: bool = Field(False, description="keep the weights of the epoch of best validation accuracy")
+    early_stopping: bool = Field(False, description="keep the weights of the epoch of best monitored accuracy")
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
+    monitor: Monitor = Field("val_accuracy", description="early stopping follows val_accuracy, or train_accuracy "
+                             "(the whole training split in eval mode; for random labels, as the released code)")
+    stop_at: float | None = Field(None, gt=0, le=1, description="stop as soon as the monitored accuracy reaches this")
+    l2: float = Field(0.0, ge=0, description="loss term l2 * sum(||w||^2 / 2) over the weights of l2_layers")
+    l2_layers: tuple[str, ...] = Field((), description="modules whose weights (not biases) l2 penalises; (): all")
     checkpoints: tuple[int, ...] = Field((), description="epochs whose weights are kept (0: initialisation)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast forward passes")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets")
@@ -152,8 +167,11 @@ class TrainSpec(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSpec:
-        if self.patience is not None and not self.early_stopping:
-            raise ValueError("patience needs early_stopping: true")
+        for name, default in (("patience", None), ("stop_at", None), ("monitor", "val_accuracy")):
+            if getattr(self, name) != default and not self.early_stopping:
+                raise ValueError(f"{name} needs early_stopping: true")
+        if self.l2_layers and not self.l2:
+            raise ValueError("l2_layers needs l2 > 0")
         if self.schedule == "step" and not self.milestones:
             raise ValueError("schedule 'step' needs milestones")
         if any(e < 0 or e > self.epochs for e in self.checkpoints):
@@ -173,14 +191,30 @@ class MeasureSpec(_Section):
     """The options of :func:`frivolous.measure` for this run."""
 
     split: Literal["test", "val", "train"] = Field("test", description="the examples to measure on")
-    max_examples: int | None = Field(None, ge=2, description="measure on at most this many examples")
+    max_examples: int | None = Field(None, ge=2, description="measure on a seeded class-stratified sample of at "
+                                     "most this many examples")
     layers: tuple[str, ...] | None = Field(None, description="layers to probe (None: the model's own)")
+    summary_layers: tuple[str, ...] | None = Field(None, description="probed layers whose mean is the run's AUC and "
+                                                   "similarity (None: every probed layer)")
     levels: int = Field(7, ge=2)
     samplings: int = Field(3, ge=1)
     unit: Literal["element", "channel"] = "element"
     threshold: float = Field(0.5, gt=0, le=1)
     max_samples: int = Field(50_000, ge=2)
     dead: Literal["exclude", "legacy"] = "exclude"
+    effective_width: float | None = Field(None, gt=0, le=1, description="top-1 agreement at which fv.compress "
+                                          "measures the run's effective width: the units of the smallest network "
+                                          "that keeps it (None: not measured)")
+
+    @model_validator(mode="after")
+    def _summary_probed(self) -> MeasureSpec:
+        if self.summary_layers == ():
+            raise ValueError("summary_layers must name at least one layer (or be null: every probed layer)")
+        if self.summary_layers and self.layers is not None:
+            unprobed = [name for name in self.summary_layers if name not in self.layers]
+            if unprobed:
+                raise ValueError(f"summary_layers {unprobed} are not among the probed layers {list(self.layers)}")
+        return self
 
 
 class RunSpec(_Section):

@@ -10,13 +10,17 @@
       model.init_std: [0.001, 0.01, 0.1]
     variants:                      # named sets of changes, crossed with the grid
       momentum: {}
-      sgd: {train.optimizer: sgd, train.lr: 0.1}
+      sgd: {train.optimizer: sgd}
+      adam: {train.optimizer: adam, train.lr: 0.001}   # pins a grid field for this variant
     replicates: 3                  # seeds seed, seed+1, ...
     select: {over: [train.lr, train.batch_size], by: val_accuracy}
 
 Every expanded run is validated as a run spec; an error names the run's
 settings. A change to ``null`` removes the field, so that a variant can
 switch, say, the model family without inheriting options it does not take.
+A variant that sets a field the grid varies pins it: that variant runs the
+grid's other fields at its one value (the released code's Adam ignores the
+learning-rate grid, for instance).
 
 ``select`` reproduces the paper's "Best" learning rate and batch size: the
 runs that differ only in the ``over`` fields are candidates of one group,
@@ -97,9 +101,6 @@ class SweepSpec(BaseModel):
             missing = [path for path in self.select.over if path not in self.grid]
             if missing:
                 raise ValueError(f"select.over names fields the grid does not vary: {missing}")
-        overlap = sorted(set(self.grid) & {p for changes in self.variants.values() for p in changes})
-        if overlap:
-            raise ValueError(f"fields both in the grid and in variants: {overlap}")
         return self
 
     @classmethod
@@ -132,7 +133,8 @@ class SweepSpec(BaseModel):
         grid_paths = list(self.grid)
         runs = []
         for variant, changes in variants.items():
-            for point in itertools.product(*self.grid.values()):
+            grid = [(changes[path],) if path in changes else values for path, values in self.grid.items()]
+            for point in itertools.product(*grid):
                 values = dict(zip(grid_paths, point))
                 for replicate in range(self.replicates):
                     spec = self._spec(base, {**changes, **values}, self.seed + replicate, variant, values)

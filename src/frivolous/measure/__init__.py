@@ -2,7 +2,7 @@
 units are (random-ablation curves and their AUC) and how repeated they are
 (pairwise |Pearson r| between units)."""
 
-from frivolous.measure.api import ablation_curve, measure
+from frivolous.measure.api import ablation_curve, measure, probes
 from frivolous.measure.repetition import SimilarityResult, similarity
 from frivolous.measure.results import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
 
@@ -14,5 +14,6 @@ __all__ = [
     "SimilarityResult",
     "ablation_curve",
     "measure",
+    "probes",
     "similarity",
 ]

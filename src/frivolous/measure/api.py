@@ -1,5 +1,6 @@
-"""The public measurement functions: :func:`measure` and :func:`ablation_curve`
-(:func:`~frivolous.measure.repetition.similarity` lives with repetition)."""
+"""The public measurement functions: :func:`measure`, :func:`ablation_curve`
+and :func:`probes` (:func:`~frivolous.measure.repetition.similarity` lives
+with repetition)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from frivolous.measure.engine import Settings, run
-from frivolous.measure.inputs import resolve_device
+from frivolous.measure.engine import CHECK_EXAMPLES, Settings, _prepare, run
+from frivolous.measure.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measure.masks import UNITS, Unit, resolve_levels
 from frivolous.measure.repetition import DEAD_MODES, DeadMode
 from frivolous.measure.results import AblationCurve, MeasureResult
@@ -99,6 +100,26 @@ def ablation_curve(
     curve = next(iter(result.layers.values())).ablation
     assert curve is not None
     return curve
+
+
+def probes(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str] | str | None = None,
+    *,
+    device: str | torch.device = "auto",
+) -> list[str]:
+    """The layers :func:`measure` would probe, by the names it reports them
+    under: ``layers`` checked and resolved (an error names the valid ones),
+    or the automatic choice, in the order of the forward pass. Runs the model
+    on a few examples of ``data``."""
+    target = resolve_device(device)
+    with evaluating(model, target), torch.inference_mode():
+        first = next(iter_inputs(data, CHECK_EXAMPLES, target), None)
+        if first is None:
+            raise ValueError("data is empty: it holds no examples to measure on")
+        _, names, _ = _prepare(model, first, layers)
+    return names
 
 
 def _settings(

@@ -25,6 +25,7 @@ from frivolous.measure.hooks import HookNetwork
 from frivolous.measure.inputs import batch_count, evaluating, iter_inputs
 from frivolous.measure.masks import count_units, keep_mask, removal_counts, unit_permutation, unit_shape
 from frivolous.measure.network import Capture, ProbedNetwork, labels_of
+from frivolous.measure.pca import variance_spectrum
 from frivolous.measure.probes import describe_valid, model_layers, resolve_name
 from frivolous.measure.repetition import pair_statistics
 from frivolous.measure.results import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
@@ -235,7 +236,7 @@ def run(
         bar = tqdm(captures, total=batch_count(data, batch_size), desc="measuring", unit="batch",
                    disable=None if progress is None else not progress, leave=False)  # fmt: skip
         for capture in bar:
-            _check_capture(capture, shapes)
+            _check_capture(capture, shapes, settings.unit)
             examples += capture.size
             for name, sampler in samplers.items():
                 sampler.add(capture.activations[name])
@@ -247,11 +248,12 @@ def run(
                     curve.evaluate(network, capture, reference, _chunk(network, curve, capture.size, budget))
                 else:
                     curve.skip(capture.size)
-        similarities = _similarities(samplers, settings, progress)
+        similarities, spectra = _similarities(samplers, settings, progress)
     by_layer = {c.name: c.result() for c in curves if c.name != ALL_LAYERS}
     joint = next((c.result() for c in curves if c.name == ALL_LAYERS), None)
     results = {
-        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ())) for name in names
+        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ()), spectra.get(name, ()))
+        for name in names
     }
     described = settings.describe() | {"mode": network.mode, "device": str(device), "layers": names}
     return MeasureResult(layers=results, all_layers=joint, examples=examples, settings=described,
@@ -276,27 +278,35 @@ def _check_finite(capture: Capture) -> None:
         check_finite(value, f"the activations of layer {name!r}")
 
 
-def _check_capture(capture: Capture, shapes: dict[str, tuple[int, ...]]) -> None:
+def _check_capture(capture: Capture, shapes: dict[str, tuple[int, ...]], unit: str) -> None:
+    """Every batch's activations have the first batch's shape; with channel units
+    only the channels must agree, so that batches of different lengths (token
+    sequences grouped by length, with no padding) can be measured: a channel's
+    mask and its samples do not depend on the number of positions."""
     _check_finite(capture)
     for name, value in capture.activations.items():
-        if tuple(value.shape[1:]) != shapes[name]:
+        shape, first = tuple(value.shape[1:]), shapes[name]
+        if shape != first and not (unit == "channel" and len(shape) == len(first) and shape[:1] == first[:1]):
             raise ValueError(
-                f"layer {name!r} changed shape between batches ({shapes[name]} -> {tuple(value.shape[1:])}); "
-                "inputs must all have the same shape"
+                f"layer {name!r} changed shape between batches ({first} -> {shape}); inputs must all have the "
+                "same shape (with unit='channel', the same channels)"
             )
 
 
 def _similarities(
     samplers: dict[str, RowSampler], settings: Settings, progress: bool | None
-) -> dict[str, tuple]:
-    out = {}
+) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """Per layer, the pair statistics and the variance spectra (PCA) of each sampling's rows."""
+    out, spectra = {}, {}
     items: Iterator = tqdm(samplers.items(), desc="correlating", unit="layer",
                            disable=None if progress is None else not progress, leave=False)  # fmt: skip
     for name, sampler in items:
         matrices = sampler.samples()
         if matrices[0].shape[0] < 2:
             raise ValueError(f"layer {name!r} has fewer than 2 samples; measure on more examples")
+        copies = settings.samplings if sampler.shared else 1
+        spectra[name] = tuple([variance_spectrum(rows) for rows in matrices] * copies)  # before the rows are overwritten
         # The samplers' buffers are ours: standardise them in place, no copy.
         results = [pair_statistics(rows, settings.threshold, settings.dead, overwrite=True) for rows in matrices]
-        out[name] = tuple(results * settings.samplings if sampler.shared else results)
-    return out
+        out[name] = tuple(results * copies)
+    return out, spectra

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from frivolous.measure.collapse import collapse_reason
+from frivolous.measure.pca import components
 from frivolous.measure.repetition import SimilarityResult, histogram_edges
 
 ALL_LAYERS = "<all layers>"
 """The layer name of the curve with every probed layer ablated at once."""
+
+PRUNE_AGREEMENT = 0.8
+"""The agreement at which the AAAI analysis reads a layer's prunable units off its ablation curve."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,36 @@ class AblationCurve:
         """Standard deviation of the AUC over samplings (population, ddof=0)."""
         return float(self.aucs.std())
 
+    def crossings(self, agreement: float = PRUNE_AGREEMENT) -> np.ndarray:
+        """Per sampling, the removed fraction at which the curve falls below ``agreement``.
+
+        As the released notebooks (``get_threshold``): the first pair of
+        levels with ``curve >= agreement`` then ``curve < agreement``, and
+        linear interpolation between them. A curve that never falls below
+        ``agreement`` gives the last level (1: every unit can go); one that
+        starts below it gives the first."""
+        if not 0.0 < agreement <= 1.0:
+            raise ValueError(f"agreement must be in (0, 1], got {agreement!r}")
+        out = np.empty(len(self.curves))
+        for s, curve in enumerate(self.curves):
+            above = curve >= agreement
+            falls = np.flatnonzero(above[:-1] & ~above[1:])
+            if not above[0]:
+                out[s] = self.levels[0]
+            elif falls.size == 0:
+                out[s] = self.levels[-1]
+            else:
+                i = falls[0]
+                x1, x2, y1, y2 = self.levels[i], self.levels[i + 1], curve[i], curve[i + 1]
+                out[s] = x1 + (agreement - y1) * (x2 - x1) / (y2 - y1)
+        return out
+
+    def prunable(self, agreement: float = PRUNE_AGREEMENT) -> float:
+        """Units that can go at ``agreement``: the layer's units times the
+        largest crossing over samplings (the released notebooks' max over
+        their three "crosses")."""
+        return float(self.crossings(agreement).max() * self.units)
+
     def frame(self) -> pd.DataFrame:
         samplings, levels = self.curves.shape
         return pd.DataFrame(
@@ -79,6 +114,9 @@ class LayerResult:
     shape: tuple[int, ...]
     ablation: AblationCurve | None
     similarities: tuple[SimilarityResult, ...] = ()
+    spectra: tuple[np.ndarray, ...] = ()
+    """Per sampling, the variances along the principal components of the
+    similarity's samples, largest first (:mod:`frivolous.measure.pca`)."""
 
     @property
     def channels(self) -> int:
@@ -114,6 +152,30 @@ class LayerResult:
         return self._over_samplings([s.fraction for s in self.similarities])
 
     @property
+    def prunable(self) -> float:
+        """Units removable at 0.8 agreement (the AAAI paper's prunable units; NaN
+        without an ablation curve): see :meth:`AblationCurve.prunable`."""
+        return self.ablation.prunable() if self.ablation else math.nan
+
+    @property
+    def non_prunable(self) -> float:
+        """Units minus prunable units: how wide the layer really is by removability."""
+        return self.ablation.units - self.prunable if self.ablation else math.nan
+
+    def pca_components(self, energy: float) -> float:
+        """Principal components explaining more than ``energy`` of the
+        variance, averaged over samplings (NaN when repetition was not measured)."""
+        return self._over_samplings([float(components(s, energy)) for s in self.spectra])
+
+    @property
+    def pca95(self) -> float:
+        return self.pca_components(0.95)
+
+    @property
+    def pca80(self) -> float:
+        return self.pca_components(0.8)
+
+    @property
     def dead(self) -> int:
         """Units dead (zero variance) in every sampling."""
         if not self.similarities:
@@ -134,7 +196,8 @@ class MeasureResult:
 
     Network-level values are means over the probed layers: ``auc`` and
     ``auc_std`` (the std over samplings), ``similarity`` and
-    ``similarity_std`` (the std over units)."""
+    ``similarity_std`` (the std over units), ``prunable`` and
+    ``non_prunable`` units, principal components ``pca95`` and ``pca80``."""
 
     layers: dict[str, LayerResult]
     all_layers: AblationCurve | None
@@ -146,12 +209,31 @@ class MeasureResult:
     units are removed, so its AUC reads 1 without meaning anything."""
 
     @property
-    def collapsed(self) -> bool:
-        """One class predicted for every example, or every probed unit dead."""
-        all_dead = bool(self.layers) and all(
+    def all_dead(self) -> bool:
+        """Every unit of every probed layer dead (repetition measured on each)."""
+        return bool(self.layers) and all(
             layer.similarities and layer.dead == layer.channels for layer in self.layers.values()
         )
-        return len(self.predicted) == 1 or all_dead
+
+    @property
+    def collapse_reason(self) -> str:
+        """Why the network is collapsed by what a measurement sees ("" if it
+        is not): see :mod:`frivolous.measure.collapse` (a run adds the
+        training-accuracy criterion)."""
+        return collapse_reason(self.predicted, self.all_dead)
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self.collapse_reason)
+
+    def only(self, names: tuple[str, ...] | list[str]) -> MeasureResult:
+        """The result restricted to the probed layers ``names`` (for a network
+        value over some layers, as the paper's Inception-v3-layer curves); the
+        all-layers curve and the predictions stay those of every probed layer."""
+        missing = [name for name in names if name not in self.layers]
+        if missing:
+            raise ValueError(f"layers {missing} were not probed; probed: {list(self.layers)}")
+        return replace(self, layers={name: self.layers[name] for name in names})
 
     def _mean(self, attribute: str) -> float:
         values = {name: getattr(layer, attribute) for name, layer in self.layers.items()}
@@ -186,11 +268,30 @@ class MeasureResult:
     def similarity_fraction(self) -> float:
         return self._mean("similarity_fraction")
 
+    @property
+    def prunable(self) -> float:
+        return self._mean("prunable")
+
+    @property
+    def non_prunable(self) -> float:
+        return self._mean("non_prunable")
+
+    @property
+    def pca95(self) -> float:
+        return self._mean("pca95")
+
+    @property
+    def pca80(self) -> float:
+        return self._mean("pca80")
+
     def frame(self, kind: Literal["layers", "curves", "histograms"] = "layers") -> pd.DataFrame:
         """A tidy DataFrame.
 
         - ``"layers"``: one row per (layer, sampling): AUC, similarity (mean
-          count), its std over units, fraction, dead units, sizes.
+          count), its std over units, fraction, dead units, sizes; that
+          sampling's prunable and non-prunable units (the layer's value is
+          the max of ``prunable`` over samplings) and principal components
+          ``pca95``, ``pca80``.
         - ``"curves"``: one row per (layer, sampling, level) of every ablation
           curve, the all-layers curve included (layer ``"<all layers>"``).
         - ``"histograms"``: one row per (layer, |r| bin), pairs summed over samplings.
@@ -214,8 +315,10 @@ class MeasureResult:
         samplings = int(self.settings.get("samplings", 1))
         for name, layer in self.layers.items():
             aucs = layer.ablation.aucs if layer.ablation else [math.nan] * samplings
+            prunable = layer.ablation.crossings() * layer.ablation.units if layer.ablation else [math.nan] * samplings
             for s in range(samplings):
                 sim = layer.similarities[s] if layer.similarities else None
+                spectrum = layer.spectra[s] if layer.spectra else None
                 rows.append(
                     {
                         "layer": name,
@@ -228,6 +331,10 @@ class MeasureResult:
                         "similarity_fraction": sim.fraction if sim else math.nan,
                         "dead": sim.dead if sim else math.nan,
                         "samples": sim.samples if sim else math.nan,
+                        "prunable": float(prunable[s]),
+                        "non_prunable": layer.ablation.units - float(prunable[s]) if layer.ablation else math.nan,
+                        "pca95": float(components(spectrum, 0.95)) if spectrum is not None else math.nan,
+                        "pca80": float(components(spectrum, 0.8)) if spectrum is not None else math.nan,
                     }
                 )
         return pd.DataFrame(rows)

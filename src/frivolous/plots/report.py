@@ -1,10 +1,11 @@
-"""Every figure a sweep's results tables allow, written to one folder."""
+"""Every figure a sweep's results tables allow, written to one folder: the paper's figures first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,9 +13,14 @@ from frivolous.plots.ablation import ablation_curves
 from frivolous.plots.aggregate import NothingToPlot, parameter_counts
 from frivolous.plots.epochs import metrics_across_epochs
 from frivolous.plots.layers import per_layer_vs_width
+from frivolous.plots.paper import line_colours, paper_figure
 from frivolous.plots.params import params_vs_width
 from frivolous.plots.violins import similarity_violins
+from frivolous.plots.used import effective_width_vs_width, units_used_vs_width
 from frivolous.plots.width import accuracy_vs_width, metric_vs_width, removability_and_repetition
+
+if TYPE_CHECKING:
+    from frivolous.experiments.presets import PaperFigure
 
 Tables = Mapping[str, pd.DataFrame]
 Figure = tuple[tuple[str, ...], Callable[[Tables, Path], list[Path]]]
@@ -35,22 +41,44 @@ FIGURES: MappingProxyType[str, Figure] = MappingProxyType(
             lambda t, stem: per_layer_vs_width(t["runs"], t["layers"], stem, "similarity"),
         ),
         "epochs": (("runs", "epochs"), lambda t, stem: metrics_across_epochs(t["runs"], t["epochs"], stem)),
+        "units-used": (("runs", "layers"), lambda t, stem: units_used_vs_width(t["runs"], t["layers"], stem)),
+        "effective-width": (("runs",), lambda t, stem: effective_width_vs_width(t["runs"], stem)),
     }
 )
 """File stem -> (the tables it reads, how to draw it)."""
 
+OVERLAID = frozenset({"accuracy", "auc", "similarity", "similarity-fraction", "summary"})
+"""Figures that overlay every variant of the sweep: left out when the paper figures draw every variant."""
 
-def plot_all(tables: Tables, out_dir: str | Path) -> list[Path]:
-    """Write every figure of :data:`FIGURES` whose tables are present and hold usable rows.
+
+def plot_all(tables: Tables, out_dir: str | Path, paper_figures: Sequence[PaperFigure] = ()) -> list[Path]:
+    """Write the paper figures, then every figure of :data:`FIGURES` whose tables are present and hold usable rows.
 
     ``tables`` maps ``"runs"``, ``"layers"``, ``"curves"``, ``"histograms"``
     and ``"epochs"`` to the sweep's results tables; other entries are
-    ignored. A figure is skipped, not failed, when its inputs are missing or
-    empty (a sweep without checkpoint epochs has no epochs figure) or hold no
-    finished, kept, uncollapsed run. Returns the PNG and SVG paths written."""
+    ignored. ``paper_figures`` (a preset's) are drawn first, each as
+    ``<name>.png`` (``B4.png``; :func:`~frivolous.plots.paper.paper_figure`),
+    sharing one colour per line label. When they draw every variant of the
+    runs table, the :data:`OVERLAID` figures, whose one line per variant
+    they would repeat unreadably (a dozen lines), are left out. A figure is
+    skipped, not failed, when its inputs are missing or empty (a sweep
+    without checkpoint epochs has no epochs figure) or hold no finished,
+    kept, uncollapsed run. Returns the PNG and SVG paths written."""
     out_dir = Path(out_dir)
     written: list[Path] = []
+    runs = tables.get("runs", pd.DataFrame())
+    drawable = tuple(paper_figures) if not runs.empty else ()
+    colours = line_colours(drawable)
+    for figure in drawable:
+        try:
+            written += paper_figure(runs, figure, out_dir / figure.name, colours=colours)
+        except NothingToPlot:
+            continue
+    drawn = {variant for figure in drawable for variant in figure.lines.values()}
+    covered = bool(drawable) and set(runs["variant"]) <= drawn
     for name, (needs, draw) in FIGURES.items():
+        if covered and name in OVERLAID:
+            continue
         if all(need in tables and not tables[need].empty for need in needs):
             try:
                 written += draw(tables, out_dir / name)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from frivolous.plots.style import ERROR_NOTE, palette, width_label
+from frivolous.plots.style import ERROR_NOTE, palette, powers_of_ten, width_label
 
 RUN_KEYS = ["run_id", "series", "family", "variant", "width_factor", "replicate"]
 """The columns of a run that companion tables borrow when joined to ``runs``."""
@@ -73,7 +73,7 @@ def notes(runs: pd.DataFrame, *, error_bars: bool = True) -> list[str]:
     if len(left_out):
         runs_word = "run" if len(left_out) == 1 else "runs"
         named = [
-            f"{r.series or r.family} {width_label(r.width_factor)}x #{r.replicate}"
+            f"{powers_of_ten(r.series or r.family)} {width_label(r.width_factor)}x #{r.replicate}"
             for r in left_out.head(LISTED).itertuples()
         ]
         more = f" and {len(left_out) - LISTED} more" if len(left_out) > LISTED else ""

@@ -9,6 +9,7 @@ the duration of one figure's construction and saving.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
@@ -64,6 +65,9 @@ DODGE = 0.04
 """Octaves between neighbouring series at one width, so their error bars do not hide each other."""
 
 ERROR_NOTE = "error bars: standard deviation over replicates"
+
+LOG_SPAN = 100.0
+"""Values whose positive part spans this factor or more are drawn on a log axis (see :func:`spread_axis`)."""
 
 METRICS: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -146,6 +150,24 @@ def width_axis(ax: Axes, widths: Iterable[float], *, log: bool = True) -> None:
     ax.set_xlabel("width factor")
 
 
+def spread_axis(ax: Axes, values: Iterable[float]) -> None:
+    """A log y axis for values spanning :data:`LOG_SPAN` or more (similar units per unit across σ=1e-4..1e4).
+
+    On a linear axis the lines with a fraction of a similar unit lie flat on
+    zero under those with dozens, and whether they rise with width cannot be
+    seen; values spanning less stay linear. Zeros cannot be drawn on a log
+    axis, so with a zero the axis is symmetric-log: linear from 0 up to the
+    smallest positive value's decade, logarithmic above."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    positive = finite[finite > 0]
+    if not len(positive) or positive.max() < LOG_SPAN * positive.min():
+        return
+    if (finite > 0).all():
+        ax.set_yscale("log")
+    else:
+        ax.set_yscale("symlog", linthresh=10.0 ** math.floor(math.log10(positive.min())))
+
+
 def dodge(rank: int, count: int) -> float:
     """The factor to multiply a width by for series ``rank`` of ``count``, centred on the true width."""
     return 2.0 ** (DODGE * (rank - (count - 1) / 2))
@@ -169,9 +191,24 @@ def sequential(keys: Sequence[Any], cmap: str = WIDTH_MAP) -> dict[Any, Any]:
     return {key: colours(p) for key, p in zip(keys, positions)}
 
 
+POWER = re.compile(r"(?<![\w.$])(\d+(?:\.\d+)?)[eE]([+-]?)0*(\d+)\b")
+"""A number in e-notation (``1e-4``, ``2.5e3``), not part of a word."""
+
+
+def powers_of_ten(label: str) -> str:
+    """``label`` with e-notation numbers set as powers of ten: ``"σ=1e-4"`` reads σ=10⁻⁴ (matplotlib mathtext)."""
+
+    def power(match: re.Match[str]) -> str:
+        mantissa, sign, exponent = match.groups()
+        base = "" if mantissa == "1" else rf"{mantissa}\times"
+        return rf"${base}10^{{{sign if sign == '-' else ''}{exponent}}}$"
+
+    return POWER.sub(power, label)
+
+
 def series_name(label: str) -> str:
     """How a series label reads in a legend or title; the empty variant is the default setting."""
-    return label or "default"
+    return powers_of_ten(label) if label else "default"
 
 
 def style_key(*styles: tuple[str, str]) -> list[Line2D]:

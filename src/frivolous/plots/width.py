@@ -1,13 +1,15 @@
 """Run-level numbers against width factor: the paper's Figs. 1, 4–6 and B3–B5, B10–B13.
 
 One line per variant (series), coloured consistently across a report's
-figures; the untrained control is drawn dashed in the variant's colour,
-because a claim that redundancy *emerges* with width is a claim that it
-rises faster than it does at initialisation.
+figures. On request (``show_init``) the untrained control is drawn dashed in
+the variant's colour, because a claim that redundancy *emerges* with width is
+a claim that it rises faster than it does at initialisation. It is off by
+default: it doubles the lines, and the paper's figures do not draw it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,21 @@ from frivolous.plots.select import notes, series_colours, usable
 ACCURACY = (("test_accuracy", "-", "test accuracy"), ("train_accuracy", ":", "train accuracy"))
 INIT_STYLE = ("--", "at initialisation")
 TRAINED_STYLE = ("-", "trained")
+SPREAD = ("similarity", "similarity_fraction")
+"""Metrics drawn on a log axis when they span orders of magnitude (:func:`~frivolous.plots.style.spread_axis`)."""
 
 
-def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: dict[str, Any], linestyle: str = "-") -> None:
-    """One error-bar line per series of a :func:`~frivolous.plots.aggregate.by_width` table.
+Colours = Mapping[str, Any]
+"""Series label -> colour, in the order the series are drawn and listed in the legend."""
+
+
+def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-") -> None:
+    """One error-bar line per series of a :func:`~frivolous.plots.aggregate.by_width` table, in ``colours`` order.
 
     Series are nudged apart by :data:`~frivolous.plots.style.DODGE` so that
     overlapping error bars stay distinguishable."""
-    shown = sorted(summary["series"].unique())
+    present = set(summary["series"])
+    shown = [series for series in colours if series in present]
     for rank, series in enumerate(shown):
         points = summary[summary["series"] == series].sort_values("width_factor")
         x = points["width_factor"] * style.dodge(rank, len(shown))
@@ -37,7 +46,7 @@ def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: dict[str, Any], linest
                     marker="o", label=style.series_name(str(series)))  # fmt: skip
 
 
-def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: dict[str, Any]) -> list[tuple[str, str]]:
+def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tuple[str, str]]:
     drawn = []
     for column, linestyle, meaning in ACCURACY:
         summary = by_width(runs, column)
@@ -50,26 +59,29 @@ def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: dict[str, Any]) -> li
     return drawn
 
 
-def _metric_panel(ax: Axes, runs: pd.DataFrame, metric: str, colours: dict[str, Any],
+def _metric_panel(ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours,
                   show_init: bool) -> list[tuple[str, str]]:  # fmt: skip
-    _draw_lines(ax, require(by_width(runs, metric), metric), colours)
-    drawn = [TRAINED_STYLE]
+    """``metric``'s lines, and the untrained control's when asked for; the line styles that need a key."""
+    trained = require(by_width(runs, metric), metric)
+    _draw_lines(ax, trained, colours)
     init = by_width(runs, f"{metric}_init") if show_init else pd.DataFrame()
     if not init.empty:
         _draw_lines(ax, init, colours, INIT_STYLE[0])
-        drawn.append(INIT_STYLE)
+    if metric in SPREAD:
+        style.spread_axis(ax, pd.concat([trained["mean"], init.get("mean", pd.Series(dtype=float))]))
     ax.set_ylabel(style.METRICS[metric])
-    return drawn
+    return [] if init.empty else [TRAINED_STYLE, INIT_STYLE]
 
 
-def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: dict[str, Any],
+def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours,
             styles: list[tuple[str, str]]) -> None:  # fmt: skip
     """Width ticks on every panel, one legend (variants, then line styles), the notes."""
     plotted = usable(runs)
     for ax in axes:
         style.width_axis(ax, plotted["width_factor"])
-    shown = {s: colours[s] for s in sorted(plotted["series"].unique())}
-    key = style.colour_key(shown) if len(shown) > 1 else []
+    present = set(plotted["series"])
+    shown = {series: colour for series, colour in colours.items() if series in present}
+    key = style.colour_key(shown) if any(shown) else []  # a lone default (unnamed) series needs no key
     meanings: dict[str, list[str]] = {}
     for linestyle, meaning in dict.fromkeys(styles):
         meanings.setdefault(linestyle, []).append(meaning)
@@ -86,9 +98,9 @@ def accuracy_vs_width(runs: pd.DataFrame, stem: str | Path, title: str | None = 
         return style.save(fig, stem)
 
 
-def metric_vs_width(runs: pd.DataFrame, stem: str | Path, metric: str = "auc", show_init: bool = True,
+def metric_vs_width(runs: pd.DataFrame, stem: str | Path, metric: str = "auc", show_init: bool = False,
                     title: str | None = None) -> list[Path]:  # fmt: skip
-    """Figs. 4–6: ``metric`` against width, one line per variant, the untrained control dashed."""
+    """Figs. 4–6: ``metric`` against width, one line per variant; with ``show_init``, the untrained control dashed."""
     style.check_metric(metric)
     colours = series_colours(runs)
     with style.panels(1, title=title) as (fig, (ax,)):
@@ -97,15 +109,18 @@ def metric_vs_width(runs: pd.DataFrame, stem: str | Path, metric: str = "auc", s
         return style.save(fig, stem)
 
 
-def removability_and_repetition(runs: pd.DataFrame, stem: str | Path, show_init: bool = True,
-                                title: str | None = None) -> list[Path]:  # fmt: skip
-    """The appendix's standard figure: (a) accuracy, (b) AUC, (c) similarity against width."""
-    colours = series_colours(runs)
+def removability_and_repetition(runs: pd.DataFrame, stem: str | Path, show_init: bool = False,
+                                title: str | None = None, colours: Colours | None = None) -> list[Path]:  # fmt: skip
+    """The appendix's standard figure: (a) accuracy, (b) AUC, (c) similarity against width.
+
+    ``colours`` picks the series to draw, their order and colours (default:
+    every series of ``runs``, sorted, in the report's palette)."""
+    colours = series_colours(runs) if colours is None else colours
     with style.panels(3, title=title) as (fig, axes):
         styles = _accuracy_panel(axes[0], runs, colours)
         styles += _metric_panel(axes[1], runs, "auc", colours, show_init)
         styles += _metric_panel(axes[2], runs, "similarity", colours, show_init)
-        for ax, name in zip(axes, ("(a) accuracy", "(b) removability", "(c) repetition")):
+        for ax, name in zip(axes, ("(a) accuracy", "(b) removability", "(c) similarity")):
             ax.set_title(name, loc="left")
         _finish(fig, axes, runs, colours, styles)
         return style.save(fig, stem)

@@ -1,10 +1,16 @@
 """A sweep's report: ``report.md`` beside its figures, and ``report.html``, a
 single self-contained file with the figures embedded.
 
-What was run (spec, versions, device, time taken), the verdict on the
-paper's hypothesis for each variant with the rule that decided it, a table
-of means per variant and width, every figure, and the runs that failed or
-collapsed.
+The report opens with what a reader came for: a compact verdict table (one
+row per variant, one word per cell: the raw verdict on the paper's metrics
+beside the controlled one) with the count of flagged runs under it, then the
+figures. How each verdict was reached (the rule, the equivalence margins,
+rho, p-values raw and Holm-adjusted, slopes and their intervals; per layer
+for the per-layer presets) follows in a collapsible ``<details>`` block (in
+markdown, under its own heading after the figures). Then every flagged run,
+listed: failed, diverged, collapsed after training or at initialisation, and
+the selection groups none of whose candidates could be used; then the means
+per variant and width, and what was run (spec, versions, device, time).
 """
 
 from __future__ import annotations
@@ -13,15 +19,42 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from frivolous.results.verdicts import RULE, describe_verdict
+from frivolous.results.table import DIVERGED, DONE, FAILED
+from frivolous.results.verdicts import (
+    BEYOND, CONTROLLED, EFFECTIVE, KEYS, LABELS, RULE, SLOWER, describe_runs, describe_trend, lost_groups, margins,
+)  # fmt: skip
 
-SUMMARY_METRICS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_init", "similarity_init")
+SUMMARY_METRICS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_init", "similarity_init",
+                   "similarity_fraction_init")  # fmt: skip
+
+SYMBOLS = {"rises": "↑", "falls": "↓", "flat": "→", "inconclusive": "?", "holds": "✓", "fails": "✗"}
+"""The sign before each verdict word, so that a cell reads at a glance (and without colour)."""
+
+RAW_COLUMNS = (("accuracy", "test_accuracy_trend"), ("AUC", "auc_trend"), ("similarity", "similarity_trend"),
+               ("hypothesis", "hypothesis"))  # fmt: skip
+CONTROLLED_COLUMNS = (("AUC beyond init", f"auc{BEYOND}_trend"),
+                      ("similarity fraction beyond init", f"similarity_fraction{BEYOND}_trend"),
+                      ("hypothesis (controlled)", "hypothesis_controlled"))  # fmt: skip
+"""The compact verdict table's columns, heading -> verdict column: the raw verdict, then the controlled one."""
+EFFECTIVE_COLUMN = ("effective width grows slower than width", SLOWER)
+"""Shown where the sweep measured effective width (``measure.effective_width``)."""
+
+LAYER_COLUMNS = (("AUC", "auc"), ("similarity", "similarity"), ("AUC beyond init", f"auc{BEYOND}"),
+                 ("similarity fraction beyond init", f"similarity_fraction{BEYOND}"))  # fmt: skip
+
+LEGEND = (
+    "↑ rises / ↓ falls: a significant trend with width (permutation test of Spearman's rho, Holm-corrected over "
+    "the report); → flat: no change beyond ±δ per doubling shown (90% interval of the slope); ? inconclusive: "
+    "neither, the runs cannot tell. The hypothesis (more removable and/or repeated units in wider networks) holds "
+    "if AUC or similarity rises and fails if both are shown flat or falling. Raw: the paper's metrics; "
+    "controlled: each run's value minus its value at initialisation, and the similarity as a fraction of the units."
+)
 
 
 @dataclass(frozen=True)
@@ -32,13 +65,92 @@ class ReportInputs:
     runs: pd.DataFrame
     verdicts: pd.DataFrame
     figures: list[Path]
+    layer_verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per-layer verdicts (:func:`~frivolous.results.verdicts.layer_verdicts`); shown when a run has several layers."""
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """The runs a reader must know about, each listed with what happened."""
+
+    failed: pd.DataFrame
+    diverged: pd.DataFrame
+    collapsed: pd.DataFrame
+    """Collapsed after training (left out of the verdicts) or at initialisation
+    (left out of the controlled verdict only); column ``stage`` says which."""
+    lost_groups: pd.DataFrame
+
+    def summary(self) -> str:
+        trained = int(self.collapsed["stage"].eq("trained").sum()) if len(self.collapsed) else 0
+        groups = "group" if len(self.lost_groups) == 1 else "groups"
+        counts = [(len(self.failed), "failed"), (len(self.diverged), "diverged"),
+                  (trained, "collapsed after training"), (len(self.collapsed) - trained, "collapsed at initialisation"),
+                  (len(self.lost_groups), f"{groups} with every candidate diverged or collapsed")]  # fmt: skip
+        if not any(count for count, _ in counts):
+            return "none (no run failed, diverged or collapsed)"
+        return ", ".join(f"{count} {what}" for count, what in counts)
+
+    def sections(self) -> list[tuple[str, str, pd.DataFrame]]:
+        """(heading, explanation, runs) for each kind of flagged run."""
+        return [
+            ("Failed runs", "Raised an error; rerunning the sweep retries them.", self.failed),
+            ("Diverged runs", "The training loss became non-finite: no metrics, left out of the verdicts.",
+             self.diverged),
+            ("Collapsed runs", "One class predicted for every example, or every probed unit dead. After training: "
+             "left out of the verdicts. At initialisation: left out of the controlled verdict only, since a "
+             "collapsed baseline means nothing.", self.collapsed),
+            ("Groups with no usable candidate", "Every candidate of the selection group diverged or collapsed, "
+             "so no run stands for its width and replicate.", self.lost_groups),
+        ]  # fmt: skip
+
+
+def flagged(runs: pd.DataFrame) -> Flagged:
+    """The failed, diverged and collapsed runs of a run table, and the
+    selection groups whose every candidate diverged or collapsed."""
+    empty = pd.DataFrame()
+    if runs.empty or "status" not in runs:
+        return Flagged(empty, empty, empty, empty)
+    status = runs["status"]
+    done = status.eq(DONE)
+    collapsed = done & _flag(runs, "collapsed")
+    collapsed_init = done & _flag(runs, "collapsed_init")
+    stages = pd.concat([runs[collapsed].assign(stage="trained"), runs[collapsed_init].assign(stage="init")])
+    reasons = ("stage", "collapse_reason", "predicted_classes")
+    groups = lost_groups(runs)
+    lost = runs[runs["group"].isin(groups)] if groups else runs.iloc[:0]
+    lost_table = (
+        lost.groupby("group", sort=True)
+        .agg(variant=("variant", "first"), width_factor=("width_factor", "first"), candidates=("status", "size"),
+             diverged=("status", lambda s: int(s.eq(DIVERGED).sum())),
+             collapsed=("status", lambda s: int(s.eq(DONE).sum())))
+        .reset_index()
+        if len(lost) else empty
+    )  # fmt: skip
+    return Flagged(
+        failed=_listing(runs[status.eq(FAILED)], ("error",)),
+        diverged=_listing(runs[status.eq(DIVERGED)], ("epochs", "diverged_reason", "error")),
+        collapsed=_listing(stages, reasons),
+        lost_groups=lost_table,
+    )
+
+
+def _flag(runs: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column; False where missing (older tables lack ``collapsed_init``)."""
+    return runs[column].eq(True) if column in runs else pd.Series(False, index=runs.index)
+
+
+def _listing(runs: pd.DataFrame, extra: tuple[str, ...]) -> pd.DataFrame:
+    """Who the runs are, and the ``extra`` columns that say something about them (not all empty)."""
+    said = [c for c in extra if c in runs and runs[c].replace("", None).notna().any()]
+    columns = [c for c in ("run_id", "variant", "width_factor", "replicate") if c in runs]
+    return runs[columns + said].reset_index(drop=True)
 
 
 def means_by_width(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over replicates of the kept, done, non-collapsed runs, per variant and width."""
-    if runs.empty:
+    if runs.empty or "kept" not in runs:
         return pd.DataFrame()
-    used = runs[(runs["status"] == "done") & runs["kept"] & ~runs["collapsed"]]
+    used = runs[runs["status"].eq(DONE) & runs["kept"].eq(True) & ~_flag(runs, "collapsed")]
     if used.empty:
         return pd.DataFrame()
     metrics = [m for m in SUMMARY_METRICS if m in used]
@@ -57,41 +169,64 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {std:.3f}" if abs(mean) < 10 else f"{mean:.1f} ± {std:.1f}"
 
 
-def _verdict_rows(verdicts: pd.DataFrame) -> pd.DataFrame:
-    def trend(row: pd.Series, metric: str) -> str:
-        if metric == "test_accuracy":
-            return "holds" if row["accuracy_holds"] else "falls"
-        rho, p = row[f"{metric}_rho"], row[f"{metric}_p"]
-        detail = "" if pd.isna(rho) else f" (rho {rho:+.2f}, p {p:.3g}, {row[f'{metric}_slope']:+.3g}/doubling)"
-        return f"{row[f'{metric}_trend']}{detail}"
+def _word(word: str, slope: float | None = None) -> str:
+    """A verdict cell: sign and word, and the slope per doubling when given."""
+    shown = f"{SYMBOLS.get(word, '')} {word}".strip()
+    return shown if slope is None or math.isnan(slope) else f"{shown} ({slope:+.2g})"
 
-    rows = []
-    for _, row in verdicts.iterrows():
-        rows.append({
-            "variant": row["variant"] or "(all)", "runs": int(row["n"]), "accuracy": trend(row, "test_accuracy"),
-            "AUC": trend(row, "auc"), "AUC beyond init": row["auc_beyond_init"],
-            "similarity": trend(row, "similarity"), "similarity beyond init": row["similarity_beyond_init"],
-            "hypothesis": row["hypothesis"], "beyond init": row["hypothesis_beyond_init"],
-        })  # fmt: skip
+
+def _label(row: pd.Series, presets: int) -> str:
+    variant = row["variant"] or "(all)"
+    return f"{row['preset']} {variant}" if presets > 1 else variant
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The compact verdict table: one row per variant, one word per cell."""
+    if verdicts.empty:
+        return pd.DataFrame()
+    presets = verdicts["preset"].nunique()
+    columns = (*RAW_COLUMNS, *CONTROLLED_COLUMNS)
+    if f"{EFFECTIVE}_n" in verdicts and (verdicts[f"{EFFECTIVE}_n"] > 0).any():  # a sweep that measured it
+        columns += (EFFECTIVE_COLUMN,)
+    rows = [{"variant": _label(row, presets), "runs": int(row["n"]),
+             **{heading: _word(row[column]) for heading, column in columns}}
+            for _, row in verdicts.iterrows()]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _problems(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if runs.empty:
-        return pd.DataFrame(), pd.DataFrame()
-    columns = ["run_id", "variant", "width_factor", "replicate"]
-    failed = runs.loc[runs["status"] == "failed", [*columns, "error"]]
-    collapsed = runs.loc[(runs["status"] == "done") & runs["collapsed"], [*columns, "predicted_classes"]]
-    return failed, collapsed
+def layer_table(layer_verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer trends, one row per variant and layer (the slope per
+    doubling beside each word); empty unless some variant has several layers."""
+    if layer_verdicts.empty or layer_verdicts.groupby(["preset", "variant"])["layer"].nunique().max() < 2:
+        return pd.DataFrame()
+    presets = layer_verdicts["preset"].nunique()
+    rows = []
+    for _, row in layer_verdicts.iterrows():
+        cells = {heading: _word(row[f"{key}_trend"], row[f"{key}_slope"]) for heading, key in LAYER_COLUMNS}
+        rows.append({"variant": _label(row, presets), "layer": row["layer"], "runs": int(row["n"]), **cells,
+                     "hypothesis": _word(row["hypothesis"]),
+                     "hypothesis (controlled)": _word(row["hypothesis_controlled"])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def margin_notes(verdicts: pd.DataFrame) -> list[str]:
+    """Each tested metric's equivalence margin δ per doubling, as used, and why."""
+    defaults = margins()
+    notes = []
+    for key, margin in defaults.items():
+        used = sorted(set(verdicts[f"{key}_margin"])) if f"{key}_margin" in verdicts else [str(margin)]
+        reason = margin.reason if used == [str(margin)] else "set by the caller"
+        notes.append(f"{LABELS[key]}: δ {', '.join(used)} per doubling ({reason})")
+    return notes
 
 
 def _what_was_run(inputs: ReportInputs) -> list[tuple[str, str]]:
     info, runs = inputs.info, inputs.runs
-    counts = runs["status"].value_counts().to_dict()
+    counts = runs["status"].value_counts().to_dict() if "status" in runs else {}
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
     return [
         ("preset", f"{info.get('preset') or '(none)'} at scale {info.get('scale') or '-'}"),
-        ("runs", ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))),
+        ("runs", ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"),
         ("device", str(info.get("device", "-"))),
         ("executor", str(info.get("executor", "-"))),
         ("time taken", f"{info.get('seconds', float('nan')) / 60:.1f} minutes (all sessions of this sweep)"),
@@ -100,20 +235,48 @@ def _what_was_run(inputs: ReportInputs) -> list[tuple[str, str]]:
     ]
 
 
+def _explained(verdicts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """Per variant: its label, its verdicts and runs in a sentence, and each trend with its numbers."""
+    presets = verdicts["preset"].nunique() if len(verdicts) else 0
+    return [(_label(row, presets), describe_runs(row), [describe_trend(row, key) for key in KEYS] if row["n"] else [])
+            for _, row in verdicts.iterrows()]  # fmt: skip
+
+
+BASELINE = "Slopes per doubling of the untrained networks, the baseline the controlled verdict takes away"
+
+
+def _init_slopes(verdicts: pd.DataFrame) -> list[tuple[str, str]]:
+    presets = verdicts["preset"].nunique() if len(verdicts) else 0
+    return [(_label(row, presets), ", ".join(f"{LABELS[m]} {row[f'{m}_init_slope']:+.3g}" for m in CONTROLLED))
+            for _, row in verdicts.iterrows()]  # fmt: skip
+
+
 def write_markdown(inputs: ReportInputs, path: Path) -> None:
-    failed, collapsed = _problems(inputs.runs)
-    lines = [f"# {inputs.title}", "", "## What was run", ""]
-    lines += [f"- **{k}**: {v}" for k, v in _what_was_run(inputs)]
-    lines += ["", "```yaml", inputs.sweep_yaml.rstrip(), "```", "", "## Verdicts", "", RULE, ""]
-    lines += [_markdown_table(_verdict_rows(inputs.verdicts)), ""]
-    lines += [f"- **{row['variant'] or '(all)'}**: {describe_verdict(row)}" for _, row in inputs.verdicts.iterrows()]
-    lines += ["", "## Means per width", "", "Kept, finished, non-collapsed runs; mean ± std over replicates.", ""]
-    lines += [_markdown_table(means_by_width(inputs.runs)), "", "## Figures", ""]
+    marks = flagged(inputs.runs)
+    layers = layer_table(inputs.layer_verdicts)
+    lines = [f"# {inputs.title}", "", "## Verdicts", "", _markdown_table(verdict_table(inputs.verdicts)), "",
+             LEGEND, "", f"**Flagged runs**: {marks.summary()} (listed under \"Flagged runs\").", "", "## Figures", ""]
     lines += [f"![{figure.stem}]({figure.relative_to(path.parent).as_posix()})\n" for figure in inputs.figures]
-    lines += ["## Failed runs", "", _markdown_table(failed) if len(failed) else "None.", ""]
-    lines += ["## Collapsed runs", "",
-              "One class predicted for every example, or every probed unit dead: left out of the verdicts.", "",
-              _markdown_table(collapsed) if len(collapsed) else "None.", ""]  # fmt: skip
+    if len(inputs.verdicts):
+        lines += ["## Verdicts in detail", "", RULE, "", "Equivalence margins:", ""]
+        lines += [f"- {note}" for note in margin_notes(inputs.verdicts)]
+        lines += ["", "Per variant:", ""]
+        for label, sentence, trends in _explained(inputs.verdicts):
+            lines += [f"- **{label}**: {sentence}", *(f"  - {trend}" for trend in trends)]
+        lines += ["", f"{BASELINE}:", ""]
+        lines += [f"- **{label}**: {slopes}" for label, slopes in _init_slopes(inputs.verdicts)]
+        lines.append("")
+    if len(layers):
+        lines += ["### Per layer", "", "Each layer's trend with width (slope per doubling in brackets); Holm's "
+                  "correction spans every layer and variant.", "", _markdown_table(layers), ""]  # fmt: skip
+    lines += ["## Flagged runs", "", f"{marks.summary()}.", ""]
+    for heading, explanation, table in marks.sections():
+        lines += [f"### {heading} ({len(table)})", "", explanation, "",
+                  _markdown_table(table) if len(table) else "None.", ""]  # fmt: skip
+    lines += ["## Means per width", "", "Kept, finished, non-collapsed runs; mean ± std over replicates.", "",
+              _markdown_table(means_by_width(inputs.runs)), "", "## What was run", ""]  # fmt: skip
+    lines += [f"- **{k}**: {v}" for k, v in _what_was_run(inputs)]
+    lines += ["", "```yaml", inputs.sweep_yaml.rstrip(), "```", ""]
     path.write_text("\n".join(lines))
 
 
@@ -131,25 +294,41 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+th { background: #f3f3f3; } th.group { text-align: center; } td.verdict { white-space: nowrap; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; flex: 1 1 480px; max-width: 540px; }
+figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
-.holds { color: #1a7f37; font-weight: 600; } .fails { color: #b42318; font-weight: 600; }
+.wide { overflow-x: auto; } details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
+.legend, .flagged { color: #444; font-size: 0.9em; }
+.rises, .holds { color: #1a7f37; font-weight: 600; } .falls, .fails { color: #b42318; font-weight: 600; }
+.flat { color: #1f4e99; } .inconclusive { color: #777; font-style: italic; }
 """
 
 
 def write_html(inputs: ReportInputs, path: Path) -> None:
-    failed, collapsed = _problems(inputs.runs)
-    verdict_table = _verdict_rows(inputs.verdicts)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(inputs.title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(inputs.title)}</h1>", "<h2>What was run</h2><ul>"]
-    parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _what_was_run(inputs)]
-    parts += [f"</ul><details><summary>Sweep spec</summary><pre>{html.escape(inputs.sweep_yaml)}</pre></details>",
-              "<h2>Verdicts</h2>", f"<p>{html.escape(RULE)}</p>", _html_table(verdict_table, highlight=True), "<ul>"]
-    parts += [f"<li><b>{html.escape(row['variant'] or '(all)')}</b>: {html.escape(describe_verdict(row))}</li>"
-              for _, row in inputs.verdicts.iterrows()]  # fmt: skip
-    parts += ["</ul><h2>Means per width</h2><p>Kept, finished, non-collapsed runs; mean ± std over replicates.</p>",
-              _html_table(means_by_width(inputs.runs)), "<h2>Figures</h2>"]  # fmt: skip
+    marks = flagged(inputs.runs)
+    layers = layer_table(inputs.layer_verdicts)
+    title = html.escape(inputs.title)
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+             f"<style>{STYLE}</style></head><body><h1>{title}</h1>", "<h2>Verdicts</h2>",
+             _verdict_html(verdict_table(inputs.verdicts)), f"<p class='legend'>{html.escape(LEGEND)}</p>",
+             f"<p class='flagged'><b>Flagged runs</b>: {html.escape(marks.summary())} "
+             "(<a href='#flagged'>listed below</a>).</p>"]  # fmt: skip
+    if len(inputs.verdicts):
+        parts += ["<details id='details'><summary>How the verdicts were reached</summary>",
+                  f"<p>{html.escape(RULE)}</p>",
+                  "<p>Equivalence margins:</p>", _html_list(margin_notes(inputs.verdicts)), "<p>Per variant:</p>",
+                  _html_list([f"<b>{html.escape(label)}</b>: {html.escape(sentence)}{_html_list(trends)}"
+                              for label, sentence, trends in _explained(inputs.verdicts)], escape=False),
+                  f"<p>{BASELINE}:</p>",
+                  _html_list([f"<b>{html.escape(label)}</b>: {html.escape(slopes)}"
+                              for label, slopes in _init_slopes(inputs.verdicts)], escape=False),
+                  "</details>"]  # fmt: skip
+    if len(layers):
+        parts += ["<details id='layers'><summary>Per-layer trends</summary><p>Each layer's trend with width (slope "
+                  "per doubling in brackets); Holm's correction spans every layer and variant.</p>",
+                  _html_table(layers, highlight=True), "</details>"]  # fmt: skip
+    parts.append("<h2>Figures</h2><div class='figures'>")
     for figure in inputs.figures:
         data = base64.b64encode(figure.read_bytes()).decode()
         parts.append(
@@ -157,26 +336,51 @@ def write_html(inputs: ReportInputs, path: Path) -> None:
             "onload=\"this.dataset.loaded='1'\" onerror=\"this.dataset.broken='1'\">"
             f"<figcaption>{html.escape(figure.stem)}</figcaption></figure>"
         )
-    parts += ["<h2>Failed runs</h2>", _html_table(failed) if len(failed) else "<p>None.</p>",
-              "<h2>Collapsed runs</h2><p>One class predicted for every example, or every probed unit dead: "
-              "left out of the verdicts.</p>", _html_table(collapsed) if len(collapsed) else "<p>None.</p>",
+    parts += ["</div><h2 id='flagged'>Flagged runs</h2>", f"<p>{html.escape(marks.summary())}.</p>"]
+    for heading, explanation, table in marks.sections():
+        parts += [f"<h3>{html.escape(heading)} ({len(table)})</h3><p>{html.escape(explanation)}</p>",
+                  _html_table(table) if len(table) else "<p>None.</p>"]  # fmt: skip
+    parts += ["<h2>Means per width</h2><p>Kept, finished, non-collapsed runs; mean ± std over replicates.</p>",
+              _html_table(means_by_width(inputs.runs)), "<h2>What was run</h2>",
+              _html_list([f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in _what_was_run(inputs)],
+                         escape=False),
+              f"<details><summary>Sweep spec</summary><pre>{html.escape(inputs.sweep_yaml)}</pre></details>",
               "</body></html>"]  # fmt: skip
     path.write_text("\n".join(parts))
 
 
-def _html_table(table: pd.DataFrame, highlight: bool = False) -> str:
+def _html_list(items: list[str], escape: bool = True) -> str:
+    if not items:
+        return ""
+    return "<ul>" + "".join(f"<li>{html.escape(item) if escape else item}</li>" for item in items) + "</ul>"
+
+
+def _verdict_html(table: pd.DataFrame) -> str:
+    """The compact verdict table with its raw and controlled column groups named above the words."""
+    if table.empty:
+        return "<p>(no verdicts)</p>"
+    groups = (
+        "<tr><th rowspan='2'>variant</th><th rowspan='2'>runs</th>"
+        f"<th class='group' colspan='{len(RAW_COLUMNS)}'>raw (the paper's metrics)</th>"
+        f"<th class='group' colspan='{len(CONTROLLED_COLUMNS)}'>controlled (beyond initialisation)</th></tr>"
+    )
+    head = "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns[2:]) + "</tr>"
+    return _html_table(table, highlight=True, head=groups + head)
+
+
+def _html_table(table: pd.DataFrame, highlight: bool = False, head: str | None = None) -> str:
     if table.empty:
         return "<p>(no rows)</p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    head = head or "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns) + "</tr>"
     rows = []
     for row in table.itertuples(index=False):
         cells = []
         for value in row:
-            text = html.escape(str(value))
-            css = f" class='{value}'" if highlight and value in ("holds", "fails") else ""
-            cells.append(f"<td{css}>{text}</td>")
+            word = str(value).split(" ")[1] if highlight and str(value)[:1] in SYMBOLS.values() else ""
+            css = f" class='verdict {word}'" if word else ""
+            cells.append(f"<td{css}>{html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class='wide'><table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def write_report(inputs: ReportInputs, folder: Path) -> tuple[Path, Path]:
@@ -184,4 +388,7 @@ def write_report(inputs: ReportInputs, folder: Path) -> tuple[Path, Path]:
     write_markdown(inputs, markdown)
     write_html(inputs, page)
     (folder / "verdicts.json").write_text(json.dumps(json.loads(inputs.verdicts.to_json(orient="records")), indent=2))
+    if not inputs.layer_verdicts.empty:
+        records = json.loads(inputs.layer_verdicts.to_json(orient="records"))
+        (folder / "layer_verdicts.json").write_text(json.dumps(records, indent=2))
     return markdown, page

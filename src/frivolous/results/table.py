@@ -28,13 +28,16 @@ from frivolous.experiments.sweep import PlannedRun, SweepSpec
 TABLES = {"runs": "results", "layers": "layers", "curves": "curves", "histograms": "histograms", "epochs": "epochs"}
 """Table kind -> file stem in the sweep folder."""
 
-DONE, FAILED, PENDING = "done", "failed", "pending"
+DONE, FAILED, PENDING, DIVERGED = "done", "failed", "pending", "diverged"
+"""Run statuses: measured; raised (retried on a rerun); not run yet; training
+loss became non-finite (final: recorded, never measured, never selected)."""
 
 LEADING_COLUMNS = (
     "run_id", "preset", "variant", "family", "width_factor", "replicate", "seed", "status", "kept", "collapsed",
-    "params", "train_accuracy", "val_accuracy", "test_accuracy", "auc", "auc_std", "similarity", "similarity_std",
+    "collapse_reason", "collapsed_init", "params", "train_accuracy", "val_accuracy", "test_accuracy", "auc",
+    "auc_std", "similarity", "similarity_std",
     "similarity_fraction", "auc_init", "auc_std_init", "similarity_init", "similarity_std_init",
-    "similarity_fraction_init",
+    "similarity_fraction_init", "prunable", "non_prunable", "pca95", "pca80",
 )  # fmt: skip
 """The run table's first columns, in this order; the varied fields and the rest follow."""
 
@@ -59,11 +62,15 @@ def collect(sweep: SweepSpec, runs_root: Path, preset: str = "") -> dict[str, pd
         row: dict[str, Any] = {
             "run_id": layout.root.name, "preset": preset, "variant": run.variant, "family": run.spec.model.family,
             "width_factor": run.spec.model.width_factor, "replicate": run.replicate, "seed": run.spec.seed,
-            "group": run.group, "status": PENDING, "error": "", "collapsed": False,
+            "group": run.group, "status": PENDING, "error": "", "collapsed": False, "collapse_reason": "",
+            "collapsed_init": False,  # also what a record written before these flags reads as
         }  # fmt: skip
         row |= {path: _setting(run, path) for path in sweep.varied}
-        if layout.record.is_file():
-            row |= read_json(layout.record) | {"status": DONE}
+        record = read_json(layout.record) if layout.record.is_file() else None
+        if record is not None and record.get("diverged"):
+            row |= record | {"status": DIVERGED}
+        elif record is not None:
+            row |= record | {"status": DONE}
             for stage in ("trained", "init"):
                 for kind, frames in companions.items():
                     frames.append(_companion(layout, kind, stage))
@@ -96,14 +103,23 @@ def _epoch(layout: RunLayout, stage: str) -> dict[str, Any]:
 
 
 def _keep(runs: pd.DataFrame, sweep: SweepSpec) -> pd.DataFrame:
-    """Mark the kept run of each selection group: the done candidate with
-    the best ``select.by`` (the first in sweep order on a tie)."""
+    """Mark the kept run of each selection group: the best healthy candidate
+    by ``select.by`` (the first in sweep order on a tie).
+
+    Healthy: done and not collapsed. A diverged or collapsed candidate is never
+    "Best": with two balanced classes, a network that predicts one class can
+    have the best validation accuracy of a poor learning-rate grid, and its
+    AUC of 1 would fake removability. ``healthy_candidates`` counts a group's
+    healthy runs, so that a group with none (every candidate diverged or
+    collapsed) can say so."""
     runs["candidates"] = runs.groupby("group")["run_id"].transform("size")
+    healthy = (runs["status"] == DONE) & ~runs["collapsed"].fillna(False).astype(bool)
+    runs["healthy_candidates"] = healthy.groupby(runs["group"]).transform("sum").astype(int)
     if sweep.select is None:
         runs["kept"] = runs["status"] == DONE
         return runs
     runs["kept"] = False
-    done = runs[runs["status"] == DONE]
+    done = runs[healthy]
     if not done.empty:
         best = done.sort_values(sweep.select.by, ascending=False, kind="stable").groupby("group").head(1).index
         runs.loc[best, "kept"] = True

@@ -32,6 +32,8 @@ from frivolous.experiments.spec import TrainSpec
 from frivolous.measure.seeding import generator, stream_seed
 from frivolous.train.distributed import SINGLE, Shard
 from frivolous.train.optim import learning_rate, make_optimizer, set_learning_rate
+from frivolous.train.penalty import L2Penalty
+from frivolous.train.stopping import TRAIN_EVAL_ACCURACY, EarlyStopping
 
 EVAL_BATCH_SIZE = 1000
 
@@ -45,14 +47,17 @@ class TrainState:
     best_accuracy: float = -math.inf
     best_epoch: int = 0
     stopped_early: bool = False
+    diverged: bool = False
+    """The training loss became non-finite: the run ended there, its weights mean nothing."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainState:
-        """The state from a checkpoint's JSON, which holds more besides."""
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        """The state from a checkpoint's JSON, which holds more besides (and,
+        written by an older version, may lack a field that has a default)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 class Callback:
@@ -65,7 +70,7 @@ class Callback:
         """After an epoch and its validation; ``trainer.state`` is up to date."""
 
     def on_improvement(self, trainer: Trainer) -> None:
-        """When the validation accuracy is the best so far (early stopping)."""
+        """When the monitored accuracy is the best so far (early stopping)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,9 @@ def evaluate(model: nn.Module, split: Split, device: torch.device, *, precision:
 
 class Trainer:
     """Trains ``model`` on ``data.train`` as ``spec`` says, validating on
-    ``data.val`` each epoch when there is one."""
+    ``data.val`` each epoch when there is one. Early stopping follows
+    :class:`~frivolous.train.stopping.EarlyStopping`; an ``l2`` term
+    (:class:`~frivolous.train.penalty.L2Penalty`) is added to the loss."""
 
     def __init__(
         self,
@@ -166,8 +173,9 @@ class Trainer:
         progress: bool | None = None,
         shard: Shard = SINGLE,
     ) -> None:
-        if spec.early_stopping and data.val is None:
-            raise ValueError(f"early stopping needs a validation split, and {data.name!r} has none")
+        self.stopping = EarlyStopping.of(spec)
+        if self.stopping and spec.monitor == "val_accuracy" and data.val is None:
+            raise ValueError(f"early stopping on val_accuracy needs a validation split, and {data.name!r} has none")
         self.model = model.to(device)
         if spec.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -181,6 +189,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = progress if shard.main else False
         self.optimizer = make_optimizer(self.model, spec)
+        self.penalty = L2Penalty.of(self.model, spec)
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
 
@@ -208,7 +217,7 @@ class Trainer:
                 logits = self.network(x)
                 loss = F.cross_entropy(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if self.penalty is None else loss + self.penalty()).backward()
             self.optimizer.step()
             sums[0] += loss.detach().double() * len(y)
             sums[1] += (logits.detach().argmax(1) == y).sum()
@@ -218,11 +227,15 @@ class Trainer:
         loss_sum, correct, seen = self.shard.sum(sums).tolist()
         record = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
         if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"the training loss became {record['loss']} in epoch {epoch}; lower the lr")
+            return record | {"seconds": time.perf_counter() - started}  # diverged: nothing to validate
         if self.data.val is not None:
             val = evaluate(self.model, self.data.val, device, precision=spec.precision,
                            channels_last=spec.channels_last, workers=spec.workers, shard=self.shard)  # fmt: skip
             record |= {"val_loss": val.loss, "val_accuracy": val.accuracy}
+        if self.stopping is not None and self.stopping.needs_train_evaluation:
+            record[TRAIN_EVAL_ACCURACY] = evaluate(self.model, self.data.train, device, precision=spec.precision,
+                                                   channels_last=spec.channels_last, workers=spec.workers,
+                                                   shard=self.shard).accuracy  # fmt: skip
         record["seconds"] = time.perf_counter() - started
         return record
 
@@ -239,23 +252,32 @@ class Trainer:
             record = self._epoch(epoch)
             self.state.epoch = epoch
             self.state.history.append(record)
-            if spec.early_stopping:
-                self._early_stopping(record)
+            if not math.isfinite(record["loss"]):
+                self.state.diverged = True  # a deterministic end, not an error: a rerun would diverge again
+                break
+            if self.stopping is not None:
+                keep_if_best(self, record)
             for callback in self.callbacks:
                 callback.on_epoch_end(self)
             bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "train_accuracy",
                                                                                "val_accuracy")})  # fmt: skip
-        if spec.early_stopping and self.best_weights is not None:
+        if self.stopping is not None and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
 
-    def _early_stopping(self, record: dict[str, Any]) -> None:
-        accuracy = record["val_accuracy"]
-        if accuracy > self.state.best_accuracy:
-            self.state.best_accuracy, self.state.best_epoch = accuracy, record["epoch"]
-            self.best_weights = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
-            for callback in self.callbacks:
-                callback.on_improvement(self)
-        elif self.spec.patience is not None and record["epoch"] - self.state.best_epoch >= self.spec.patience:
-            self.state.stopped_early = True
+
+def keep_if_best(trainer: Any, record: dict[str, Any]) -> None:
+    """Follow the early-stopping rule after an epoch: keep the weights of an
+    improvement (and tell the callbacks), stop when the rule says so.
+    ``trainer`` is a :class:`Trainer`, or anything with its ``stopping``,
+    ``state``, ``model``, ``best_weights`` and ``callbacks`` (a member of a
+    batch: :mod:`frivolous.train.batched`)."""
+    decision = trainer.stopping.decide(record, trainer.state.best_accuracy, trainer.state.best_epoch)
+    if decision.improved:
+        trainer.state.best_accuracy, trainer.state.best_epoch = decision.value, record["epoch"]
+        trainer.best_weights = {n: t.detach().clone() for n, t in trainer.model.state_dict().items()}
+        for callback in trainer.callbacks:
+            callback.on_improvement(trainer)
+    if decision.stop:
+        trainer.state.stopped_early = True
 

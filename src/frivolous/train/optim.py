@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -10,9 +11,11 @@ from torch import nn
 from frivolous.experiments.spec import TrainSpec
 
 
-def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
-    """The spec's optimiser at its effective (k-scaled) learning rate."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(model: nn.Module | Iterable[torch.Tensor], spec: TrainSpec) -> torch.optim.Optimizer:
+    """The spec's optimiser at its effective (k-scaled) learning rate, over a
+    model's parameters or given tensors (the batched trainer's slices)."""
+    tensors = model.parameters() if isinstance(model, nn.Module) else model
+    parameters = [p for p in tensors if p.requires_grad]
     lr, decay = spec.effective_lr, spec.weight_decay
     extra = {} if spec.eps is None else {"eps": spec.eps}
     if spec.optimizer == "sgd":

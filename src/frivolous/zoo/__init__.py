@@ -59,6 +59,7 @@ def create(
     num_classes: int | None = None,
     init: str = "default",
     init_std: float | None = None,
+    output_init_std: float | None = None,
     seed: int = 0,
     **family_options: Any,
 ) -> nn.Module:
@@ -67,7 +68,9 @@ def create(
     ``num_classes=None`` keeps the family's own number of classes (see the
     table above). ``init`` is one of :data:`~frivolous.zoo.init.INITS`;
     ``init_std`` is the standard deviation of the ``normal`` and
-    ``truncated_normal`` inits. ``seed`` determines every weight; the global
+    ``truncated_normal`` inits, and ``output_init_std`` that of the output
+    layer where it differs (the released MLPs' output std is ten times the
+    hidden one). ``seed`` determines every weight; the global
     random state is left as it was. ``family_options`` are the family's own
     (:func:`options`)."""
     build = _builder(family)
@@ -83,7 +86,8 @@ def create(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(width_factor, **family_options)
-    return initialise(model, init, std=init_std, generator=torch.Generator().manual_seed(seed))
+    return initialise(model, init, std=init_std, output_std=output_init_std,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -7,11 +7,17 @@ size goes 32 -> 16 -> 8. The 1x model has 6,989,642 parameters.
 The LRN follows TensorFlow's ``local_response_normalization`` with depth
 radius 2, alpha 2e-5, beta 0.75 and bias 1. PyTorch's LocalResponseNorm
 divides alpha by the window size (5), so it gets ``alpha = 2e-5 * 5``.
+
+Biases start as in the released code (``models/alexnet.py``): 0 in conv1
+and the output layer, 0.1 in conv2, fc1 and fc2 (``frivolous_bias_init``,
+which :func:`frivolous.zoo.init.initialise` applies; PyTorch's ``default``
+init leaves its own biases).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from types import MappingProxyType
 
 from torch import nn
 
@@ -37,6 +43,7 @@ class AlexNet(nn.Module):
     """Probed layers: ``conv1``, ``conv2``, ``fc1``, ``fc2`` (each after its ReLU)."""
 
     frivolous_layers = ("conv1", "conv2", "fc1", "fc2")
+    frivolous_bias_init = MappingProxyType({"conv2": 0.1, "fc1": 0.1, "fc2": 0.1})
 
     def __init__(self, widths: tuple[int, int, int, int], num_classes: int = 10, dropout: float = 0.0) -> None:
         super().__init__()

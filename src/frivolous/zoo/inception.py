@@ -22,8 +22,12 @@ to the module after it.)
 
 Every branch of a module ends in conv-BN-ReLU, or is a max-pool of the
 post-ReLU input, so a module's concatenated output is a post-ReLU
-activation. Probed layers: ``Mixed_5d``, ``Mixed_6e`` and ``Mixed_7c``, the
-last 35x35, 17x17 and 8x8 modules, as in the paper's Fig. B8.
+activation. Probed layers: the 16 the released analysis averages over
+(``ImageNet/nets/inception/inception_model.py`` collects them): the five stem
+convolutions ``Conv2d_1a_3x3`` ... ``Conv2d_4a_3x3`` (TF-slim's ``conv0`` ...
+``conv4``) and the eleven modules ``Mixed_5b`` ... ``Mixed_7c``. The paper's
+per-layer Figs. B8 and B9 show three of them, ``Mixed_5d``, ``Mixed_6e`` and
+``Mixed_7c`` (:data:`FIGURE_LAYERS`), the last 35x35, 17x17 and 8x8 modules.
 
 Inputs are 299x299; anything from 75x75 up runs. BatchNorm uses epsilon
 0.001 as torchvision and TF-slim do (TF-slim's decay of 0.9997 would be
@@ -55,6 +59,9 @@ WIDENABLE = (
     "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
     "Mixed_7a", "Mixed_7b", "Mixed_7c",
 )  # fmt: skip
+"""The stem convolutions and modules, in network order: what a width factor scales, and the probed layers."""
+FIGURE_LAYERS = ("Mixed_5d", "Mixed_6e", "Mixed_7c")
+"""The layers of the paper's per-layer Figs. B8 and B9."""
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: Size, stride: int = 1, padding: Size = 0) -> nn.Sequential:
@@ -185,7 +192,7 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    frivolous_layers = ("Mixed_5d", "Mixed_6e", "Mixed_7c")
+    frivolous_layers = WIDENABLE
 
     def __init__(self, widths: Callable[[str], Width], num_classes: int = 1000, dropout: float = 0.5) -> None:
         """``widths(name)`` scales the channels of the module called ``name``."""

@@ -23,6 +23,11 @@ name                    weight variance                            distribution
 ``default``             PyTorch's own init, left untouched         --
 ======================  =========================================  ============
 
+A family may start some biases at a constant other than 0: its model's
+``frivolous_bias_init`` maps module names to that value, set after the
+zeroing above (the AlexNet's ``{"conv2": 0.1, "fc1": 0.1, "fc2": 0.1}``, as
+the released code). ``default`` leaves every bias to PyTorch.
+
 A uniform distribution of variance v has limits ±sqrt(3 v). ``fan_in`` and
 ``fan_out`` are input and output channels times the kernel size. The normal
 variants draw from a plain normal, as PyTorch's ``xavier_normal_`` and
@@ -44,6 +49,8 @@ from torch import nn
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+BIAS_INIT_ATTRIBUTE = "frivolous_bias_init"
+"""A family's {module name: starting bias} for biases that do not start at 0."""
 TRUNCATION = 2.0
 """Truncated-normal values lie within this many standard deviations of 0."""
 
@@ -77,20 +84,55 @@ def check_init(init: str, std: float | None) -> None:
         raise ValueError(f"init_std is used only by the inits {list(NEEDS_STD)}, not by {init!r}")
 
 
-def initialise(model: nn.Module, init: str, *, std: float | None = None, generator: torch.Generator) -> nn.Module:
-    """Initialise ``model`` in place with ``init`` (see the module's table), drawing from ``generator``."""
+def initialise(model: nn.Module, init: str, *, std: float | None = None, output_std: float | None = None,
+               generator: torch.Generator) -> nn.Module:  # fmt: skip
+    """Initialise ``model`` in place with ``init`` (see the module's table), drawing from ``generator``.
+
+    ``output_std`` gives the output layer (the module the model names in its
+    ``frivolous_output`` attribute) its own std: the authors' released MLPs
+    draw the output weights with ten times the hidden std (see
+    ``docs/fidelity.md``). None: the output layer draws like the others."""
     check_init(init, std)
+    output = _output_module(model, init, output_std)
     if init == "default":
         return model
     for module in model.modules():
         if isinstance(module, WEIGHTED):
-            _draw(module.weight, init, std, generator)
+            _draw(module.weight, init, output_std if module is output else std, generator)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, NORMS) and module.affine:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    _family_biases(model)
     return model
+
+
+def check_output_std(init: str, output_std: float | None) -> None:
+    """Raise a ValueError unless ``output_std`` is None or a valid std of an init that takes one."""
+    if output_std is None:
+        return
+    if init not in NEEDS_STD:
+        raise ValueError(f"output_init_std is used only by the inits {list(NEEDS_STD)}, not by {init!r}")
+    check_init(init, output_std)
+
+
+def _output_module(model: nn.Module, init: str, output_std: float | None) -> nn.Module | None:
+    check_output_std(init, output_std)
+    if output_std is None:
+        return None
+    name = getattr(model, "frivolous_output", None)
+    if name is None:
+        raise ValueError(f"{type(model).__name__} names no output layer (frivolous_output), so it takes no output_init_std")
+    return model.get_submodule(name)
+
+
+def _family_biases(model: nn.Module) -> None:
+    """Set the biases a family starts at a constant other than 0 (``frivolous_bias_init``)."""
+    for name, value in getattr(model, BIAS_INIT_ATTRIBUTE, {}).items():
+        for module in model.get_submodule(name).modules():
+            if isinstance(module, WEIGHTED) and module.bias is not None:
+                nn.init.constant_(module.bias, value)
 
 
 def fans(weight: torch.Tensor) -> Fans:

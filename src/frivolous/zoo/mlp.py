@@ -15,7 +15,8 @@ class MLP(nn.Module):
     """``in_features -> [hidden_i -> ReLU]* -> num_classes``.
 
     Probed layers are the hidden blocks ``hidden1``, ``hidden2``, ... (after
-    the ReLU); ``out`` gives the logits."""
+    the ReLU); ``out`` gives the logits (``frivolous_output``: the layer an
+    ``output_init_std`` initialises)."""
 
     def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int]) -> None:
         super().__init__()
@@ -25,6 +26,7 @@ class MLP(nn.Module):
             self.add_module(f"hidden{i}", block)
         self.out = nn.Linear(widths[-1], num_classes)
         self.frivolous_layers = tuple(f"hidden{i}" for i in range(1, len(hidden) + 1))
+        self.frivolous_output = "out"
 
     def forward(self, x):
         x = x.flatten(1)

@@ -1,0 +1,26 @@
+"""What a network costs, measured on the module itself: parameters and multiply-adds per example."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Every parameter (trainable or not), counted once even if shared."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def multiply_adds(model: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass on one example (``example[:1]``), as
+    ``torch.utils.flop_counter`` counts them (matrix products and
+    convolutions; half its FLOPs)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(example[:1])
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2

@@ -1,0 +1,108 @@
+"""Compress a trained run: its network, fitted on its own training split and
+judged on its test split, and the architecture that rebuilds it (what
+``frivolous compress RUN_DIR`` writes); and a run's *effective width*, the
+units of the smallest network that keeps a given agreement (what a sweep
+records when ``measure.effective_width`` is set)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from frivolous.compress import Compressed, compress
+from frivolous.data.bundle import DataBundle, Split, TensorSplit
+from frivolous.data.sampling import split_labels, stratified_sample
+from frivolous.experiments.layout import RunLayout, write_json
+from frivolous.experiments.run import load_data, load_run, stage_model
+from frivolous.experiments.spec import SpecError
+from frivolous.measure.seeding import generator, stream_seed
+
+SPLITS = ("train", "val", "test")
+
+
+def compress_run(
+    run_dir: str | Path,
+    *,
+    agreement: float = 0.99,
+    units: int | Mapping[str, int] | None = None,
+    ratio: float | None = None,
+    calibration: str = "train",
+    held_out: str = "test",
+    examples: int | None = 2000,
+    stage: str = "trained",
+    device: str | torch.device = "auto",
+    data_root: str | Path | None = None,
+    bundle: DataBundle | None = None,
+    progress: bool | None = None,
+) -> tuple[Compressed, dict[str, Any]]:
+    """Compress stage ``stage`` of the run in ``run_dir`` (see :func:`frivolous.compress.compress`).
+
+    The fit and the search use ``examples`` examples (class-stratified, seeded
+    by the run's seed; all if None) of the ``calibration`` split; agreement and
+    accuracy are measured on the whole ``held_out`` split, which they never see.
+    Returns the result and the architecture that rebuilds the compressed model
+    (:func:`frivolous.compress.saved.load_compressed`)."""
+    for name, value in (("calibration", calibration), ("held_out", held_out)):
+        if value not in SPLITS:
+            raise SpecError(f"{name} must be one of {list(SPLITS)}, got {value!r}")
+    if calibration == held_out:
+        raise SpecError(f"the held-out split must differ from the calibration split, got {held_out!r} for both")
+    spec, layout = load_run(run_dir)
+    bundle = bundle or load_data(spec, data_root)
+    model = stage_model(spec, layout, bundle, stage)
+    splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+    for value in (calibration, held_out):
+        if splits[value] is None:
+            raise SpecError(f"data {spec.data.name!r} has no {value!r} split")
+    seed = stream_seed(spec.seed, "compress")
+    fitted = _examples(splits[calibration], examples, seed)
+    result = compress(model, fitted, agreement=agreement, units=units, ratio=ratio,
+                      held_out=_examples(splits[held_out], None, seed), device=device, seed=seed,
+                      progress=progress)  # fmt: skip
+    options = dict(spec.model.options) | {"num_classes": bundle.num_classes}
+    if spec.model.family == "mlp":
+        options.setdefault("in_features", math.prod(bundle.input_shape))
+    architecture = {"family": spec.model.family, "width_factor": spec.model.width_factor, "options": options}
+    return result, architecture
+
+
+def effective_width(run_dir: str | Path, agreement: float, *, device: str | torch.device = "auto",
+                    data_root: str | Path | None = None,
+                    bundle: DataBundle | None = None) -> dict[str, Any]:  # fmt: skip
+    """The run's effective width at ``agreement``: write the units kept per
+    layer to its folder and return the record's fields.
+
+    ``effective_width`` sums the units kept over the layers compress can
+    shrink (a layer it keeps whole, such as an LRN-normalised conv layer or
+    the logits, counts in neither sum); ``effective_width_units`` is what
+    they had; ``effective_agreement`` is measured on the test split."""
+    result, _ = compress_run(run_dir, agreement=agreement, device=device, data_root=data_root, bundle=bundle,
+                             progress=False)  # fmt: skip
+    layers = result.layers[result.layers["note"] == ""]
+    kept, units = int(layers["units_after"].sum()), int(layers["units_before"].sum())
+    write_json(RunLayout(Path(run_dir)).effective_width, {
+        "agreement": agreement, "held_out_agreement": result.agreement,
+        "layers": {row.layer: {"units": int(row.units_before), "kept": int(row.units_after)}
+                   for row in layers.itertuples()},
+        "params_before": result.params_before, "params_after": result.params_after,
+        "macs_before": result.macs_before, "macs_after": result.macs_after,
+    })  # fmt: skip
+    return {"effective_width": kept, "effective_width_units": units,
+            "effective_width_fraction": kept / units if units else float("nan"),
+            "effective_agreement": result.agreement}  # fmt: skip
+
+
+def _examples(split: Split, limit: int | None, seed: int) -> Any:
+    """(inputs, labels) of ``limit`` examples of ``split`` (all if None), or a DataLoader over them."""
+    if limit is not None and limit < len(split):
+        chosen = stratified_sample(split_labels(split), limit, generator(seed, "compress", "examples"))
+        if isinstance(split, TensorSplit):
+            return split.inputs[chosen.to(split.inputs.device)], split.labels[chosen.to(split.labels.device)]
+        split = torch.utils.data.Subset(split, chosen.tolist())
+    if isinstance(split, TensorSplit):
+        return split.inputs, split.labels
+    return torch.utils.data.DataLoader(split, batch_size=256)
