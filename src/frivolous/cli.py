@@ -108,6 +108,97 @@ def measure_command(
     console.print(layer_table(result, title=f"{run_dir.name}: {result.examples} examples"))
 
 
+@app.command("compress")
+def compress_command(
+    run_dir: Path = typer.Argument(..., help="A trained run's folder (model sources such as torchvision:NAME: not yet)."),
+    out: Path = typer.Option(..., "--out", help="Folder for model.safetensors and compressed.json."),
+    agreement: float = typer.Option(0.99, "--agreement", help="Top-1 agreement with the original to keep on the "
+                                    "calibration data (the smallest network that keeps it is searched)."),
+    units: int | None = typer.Option(None, "--units", min=1, help="Keep this many units in every compressible layer."),
+    ratio: float | None = typer.Option(None, "--ratio", min=1.0, help="About this many times fewer parameters."),
+    data: str = typer.Option("train", "--data", help="The run's split to fit on: train, val or test."),
+    held_out: str = typer.Option("test", "--held-out", help="The run's split to judge on (never fitted): train, val "
+                                 "or test."),
+    examples: int = typer.Option(2000, "--examples", min=2, help="Calibration examples (class-stratified, seeded)."),
+    stage: str = typer.Option("trained", "--stage", help="trained, init or epoch-N."),
+    device: str = DEVICE,
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Compress a trained run into a smaller network (no gradient steps); write it and print before -> after."""
+    from frivolous.compress import CompressionError
+    from frivolous.compress.saved import save_compressed
+    from frivolous.experiments.compress_run import compress_run
+    from frivolous.experiments.spec import SpecError
+
+    try:
+        result, architecture = compress_run(run_dir, agreement=agreement, units=units, ratio=ratio, calibration=data,
+                                            held_out=held_out, examples=examples, stage=stage, device=device,
+                                            data_root=data_root)  # fmt: skip
+    except (SpecError, CompressionError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    save_compressed(result, out, architecture, {"run": str(run_dir), "stage": stage})
+    console = Console(width=max(Console().width, 110))
+    console.print(result.layers[["layer", "units_before", "units_after", "note"]].to_string(index=False),
+                  highlight=False)  # fmt: skip
+    console.print(result.summary(), highlight=False)
+    typer.echo(str(out))
+
+
+@app.command()
+def analyze(
+    model: str = typer.Argument(..., help="torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], hf:NAME_OR_PATH, a run "
+                                "folder, path/to/file.py:FUNCTION or package.module:FUNCTION."),
+    data: str | None = typer.Option(None, "--data", help="imagefolder:PATH, cifar10, mnist1d, teacher, FILE.safetensors, "
+                                    "FILE.npy, random:C,H,W, hf-dataset:NAME[:SPLIT], FILE.txt (a run folder: its own "
+                                    "data if not given)."),
+    layers: list[str] | None = typer.Option(None, "--layers", help="Layers to probe (repeat, or separate by commas; "
+                                            "default: every hidden activation after a nonlinearity)."),
+    examples: int | None = typer.Option(None, "--examples", min=2, help="Examples to measure (default 1000; a run "
+                                        "folder: its spec's)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder of the tables, figures and report.html "
+                                    "(default: analysis/<MODEL>)."),
+    device: str = DEVICE,
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Memory of one batched re-run's activations, "
+                                          "as 2GiB or 500MB (default: 1 GiB on CPU, a quarter of free GPU memory)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Weights for the model: .safetensors (.pt/.pth only "
+                                        "through torch.load(weights_only=True))."),
+    model_args: list[str] | None = typer.Option(None, "--model-arg", help="KEY=VALUE for the model's builder or "
+                                                "factory, e.g. num_classes=10 (repeat)."),
+    samplings: int | None = typer.Option(None, "--samplings", min=1, help="Random samplings (default 3)."),
+    levels: int | None = typer.Option(None, "--levels", min=2, help="Ablation levels from 0 to 1 (default 7)."),
+    unit: str | None = typer.Option(None, "--unit", help="element (default; the paper's text) or channel."),
+    threshold: float | None = typer.Option(None, "--threshold", help="|r| of a repeated pair (default 0.5)."),
+    max_samples: int | None = typer.Option(None, "--max-samples", min=2, help="Rows per layer for the correlations."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Examples per forward pass."),
+    seed: int | None = typer.Option(None, "--seed", help="Seeds the examples drawn, masks and samples (default 0)."),
+    data_root: Path | None = DATA_ROOT,
+) -> None:
+    """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
+    from frivolous.analysis import analyze as run
+    from frivolous.analysis.options import default_out, layer_names, parse_model_args, parse_size
+    from frivolous.analysis.table import terminal_table
+    from frivolous.sources import SourceError, resolve_data, resolve_model
+
+    try:
+        budget = parse_size(max_memory) if max_memory is not None else None
+        source = resolve_model(model, weights=weights, options=parse_model_args(model_args or ()), data_root=data_root)
+        examples_of = resolve_data(data, source, examples=examples, seed=seed or 0, data_root=data_root)
+        folder = out if out is not None else Path(default_out(model))
+        result = run(source, examples_of, folder, layers=layer_names(layers), device=device, max_memory=budget,
+                     samplings=samplings, levels=levels, unit=unit, threshold=threshold, max_samples=max_samples,
+                     batch_size=batch_size, seed=seed)  # fmt: skip
+    except (SourceError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    console = Console(width=max(Console().width, 130 + int(result.table["layer"].str.len().max())))
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
+    console.print(terminal_table(result.table, f"{source.label} on {examples_of.label}: {examples_of.examples} "
+                                 f"examples, {result.result.examples} predictions"))  # fmt: skip
+    typer.echo(f"report: {result.layout.report} (tables and figures beside it); took {result.seconds:.1f} s")
+
+
 JOBS = typer.Option(1, "--jobs", min=1, help="Runs at a time, each in its own worker process (1: in this process).")
 EXECUTOR = typer.Option("local", "--executor", help="Where runs execute: local, ray or slurm.")
 ADDRESS = typer.Option(None, "--address", help="Ray: the cluster to join (default: a private local instance).")
@@ -118,6 +209,9 @@ CPUS = typer.Option(None, "--cpus", min=0, help="Ray/Slurm: CPUs per run (defaul
 GPUS = typer.Option(None, "--gpus", min=0, help="Ray/Slurm: GPUs per run.")
 MEM = typer.Option(None, "--mem", min=0, help="Slurm: memory per run, in GB.")
 PARALLELISM = typer.Option(64, "--parallelism", min=1, help="Slurm: jobs of the array running at once.")
+BATCH_RUNS = typer.Option("auto", "--batch-runs", help="Train runs that differ only in seed, init, optimiser or lr "
+                          "as one batched model: auto (the MLP and 1-D CNN runs), N (at most N runs a batch) or off. "
+                          "Local executor only.")  # fmt: skip
 
 
 def _executor_options(kind: str, jobs: int, address: str | None, dashboard: bool, partition: str | None,
@@ -128,6 +222,22 @@ def _executor_options(kind: str, jobs: int, address: str | None, dashboard: bool
         typer.echo(f"--executor must be one of {list(EXECUTORS)}, got {kind!r}", err=True)
         raise typer.Exit(2)
     return ExecutorOptions(kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem, parallelism)
+
+
+def _batch_runs(value: str, executor_kind: str) -> str:
+    """``--batch-runs`` checked: batches train on the local executor only (Ray and Slurm take one run a task)."""
+    from frivolous.experiments.batching import BatchRuns
+
+    try:
+        setting = BatchRuns.parse(value)
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if executor_kind != "local" and not setting.off and not setting.auto:
+        typer.echo(f"--batch-runs {value} needs the local executor; --executor {executor_kind} trains each run alone",
+                   err=True)  # fmt: skip
+        raise typer.Exit(2)
+    return value
 
 
 @app.command()
@@ -146,6 +256,7 @@ def sweep(
     gpus: float | None = GPUS,
     mem: float | None = MEM,
     parallelism: int = PARALLELISM,
+    batch_runs: str = BATCH_RUNS,
 ) -> None:
     """Train and measure every run of a sweep; skip finished runs; write the results tables."""
     from frivolous.experiments.executors import make_executor
@@ -160,7 +271,9 @@ def sweep(
         raise typer.Exit(2) from None
     options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
                                 parallelism)  # fmt: skip
-    summary = run_sweep(sweep_spec, out, executor=make_executor(options, out), device=device, data_root=data_root)
+    batching = _batch_runs(batch_runs, executor_kind)
+    summary = run_sweep(sweep_spec, out, executor=make_executor(options, out), device=device, data_root=data_root,
+                        batch_runs=batching)  # fmt: skip
     typer.echo(f"results: {out / 'results.parquet'}")
     typer.echo(summary.line())
     raise typer.Exit(1 if summary.failed else 0)
@@ -183,6 +296,16 @@ def presets() -> None:
     console.print(table)
     console.print("Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.costs); GPUs divide the "
                   "CIFAR-10 and ImageNet ones by far.", highlight=False)  # fmt: skip
+    console.print(f"How each preset follows the paper's text and the authors' released code, setting by setting: "
+                  f"{_fidelity_doc()}", highlight=False)  # fmt: skip
+
+
+def _fidelity_doc() -> str:
+    """docs/fidelity.md of a source checkout, or its place in the repository."""
+    import frivolous
+
+    local = Path(frivolous.__file__).resolve().parents[2] / "docs" / "fidelity.md"
+    return str(local) if local.is_file() else "docs/fidelity.md in the frivolous repository"
 
 
 SWEEP_DIR = typer.Argument(..., help="A sweep's folder (from frivolous sweep or reproduce).")
@@ -223,6 +346,7 @@ def reproduce(
     gpus: float | None = GPUS,
     mem: float | None = MEM,
     parallelism: int = PARALLELISM,
+    batch_runs: str = BATCH_RUNS,
 ) -> None:
     """Run a preset end to end: train and measure every run, then figures, verdicts and a report.
 
@@ -241,8 +365,9 @@ def reproduce(
     folder = out if out is not None else Path("out") / f"{preset}-{scale}"
     options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
                                 parallelism)  # fmt: skip
+    batching = _batch_runs(batch_runs, executor_kind)
     result = run(preset, scale=scale, out=folder, executor=make_executor(options, folder), device=device,
-                 data_root=data_root)  # fmt: skip
+                 data_root=data_root, batch_runs=batching)  # fmt: skip
     if result.summary is not None:
         typer.echo(result.summary.line())
     typer.echo(f"report: {result.html} (and {result.markdown.name}); took {result.seconds / 60:.1f} minutes")

@@ -1,0 +1,150 @@
+"""``hf:NAME_OR_PATH``: a Hugging Face transformers model (``pip install frivolous[hf]``).
+
+A folder saved with ``save_pretrained`` or a hub name already in the local
+cache (the hub is asked only when the network allows; with none, a missing
+model says where the cache is). Three kinds are measured, read from the
+config's ``architectures``: causal language models (``...ForCausalLM``,
+``...LMHeadModel``), sequence classifiers (``...ForSequenceClassification``)
+and image classifiers (``...ForImageClassification``). A folder that holds a
+config but no weights gives the model untrained, built from its config.
+
+The model is wrapped in :class:`TransformersClassifier`, which makes it look
+like any classifier to :func:`frivolous.measure`: one tensor in (token ids,
+or pixel values), logits out. A causal LM's prediction is the next token at
+every position, so its logits are flattened to one row per (example,
+position): removability counts the positions whose next token survives.
+The probed layers are the model's activation modules (the MLPs' GELU/SiLU);
+their features are their last axis, which ``frivolous analyze`` turns into
+the units (see :mod:`frivolous.analysis.features`). The tokenizer and the
+image processor come from the same folder, when it has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from frivolous.measure.probes import is_activation_module
+from frivolous.sources.base import (
+    CAUSAL_LM, IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION, ModelRequest, ModelSource, SourceError, one_line,
+)  # fmt: skip
+
+TASKS = {"ForCausalLM": CAUSAL_LM, "LMHeadModel": CAUSAL_LM, "ForSequenceClassification": TEXT_CLASSIFICATION,
+         "ForImageClassification": IMAGE_CLASSIFICATION}  # fmt: skip
+"""The end of an architecture's name, and what frivolous measures it as."""
+WEIGHT_FILES = ("*.safetensors", "*.bin")
+
+
+class TransformersClassifier(nn.Module):
+    """A transformers model seen as a classifier: token ids (or pixel values) in, logits out."""
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        self.model, self.task = model, task
+        activations = _activation_classes()
+        self.frivolous_layers = tuple(f"model.{name}" for name, module in model.named_modules()
+                                      if is_activation_module(module) or type(module) in activations)  # fmt: skip
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.task == IMAGE_CLASSIFICATION:
+            return self.model(pixel_values=inputs).logits
+        if self.task == CAUSAL_LM:
+            return self.model(input_ids=inputs, use_cache=False).logits.flatten(0, 1)
+        return self.model(input_ids=inputs).logits
+
+
+def _activation_classes() -> set[type]:
+    """transformers' own activation modules (``ACT2CLS``), the identity aside."""
+    from transformers import activations
+
+    classes = {value[0] if isinstance(value, tuple) else value for value in activations.ACT2CLS.values()}
+    return classes - {activations.LinearActivation}
+
+
+def resolve(request: ModelRequest) -> ModelSource:
+    try:
+        import transformers
+    except ImportError:
+        raise SourceError("hf:NAME needs the transformers package: pip install 'frivolous[hf]'") from None
+    name = request.argument
+    config = _config(transformers, name)
+    architecture, task = _task(config, name)
+    model_class = {CAUSAL_LM: transformers.AutoModelForCausalLM, TEXT_CLASSIFICATION:
+                   transformers.AutoModelForSequenceClassification,
+                   IMAGE_CLASSIFICATION: transformers.AutoModelForImageClassification}[task]  # fmt: skip
+    folder = Path(name).expanduser()
+    untrained = folder.is_dir() and not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES)
+    try:
+        with _quiet(transformers):
+            model = (model_class.from_config(config, **request.options) if untrained
+                     else model_class.from_pretrained(name, **request.options))  # fmt: skip
+    except (OSError, ValueError, TypeError) as error:
+        raise SourceError(f"cannot load the weights of Hugging Face model {name}: {one_line(error)}") from None
+    tokenizer = _optional(transformers.AutoTokenizer, name) if task != IMAGE_CLASSIFICATION else None
+    processor = _optional(transformers.AutoImageProcessor, name) if task == IMAGE_CLASSIFICATION else None
+    labels = getattr(config, "id2label", None) or {}
+    return ModelSource(
+        model=TransformersClassifier(model, task), label=f"hf:{name}",
+        description=f"transformers {architecture} from {name}" + (", untrained (built from its config)" if untrained
+                                                                  else ""),
+        preprocess=(lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]) if processor
+        else None, input_shape=_input_shape(config, task), task=task, tokenizer=tokenizer,
+        categories=tuple(labels[i] for i in sorted(labels)) if task != CAUSAL_LM else (),
+    )  # fmt: skip
+
+
+@contextmanager
+def _quiet(transformers: Any) -> Iterator[None]:
+    """No progress bar while the weights load (a command's output is its table, or one line of error)."""
+    logging = transformers.utils.logging
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
+
+
+def _config(transformers: Any, name: str) -> Any:
+    try:
+        return transformers.AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise SourceError(
+            f"no Hugging Face model {name!r} here ({one_line(error)}): give a folder saved with save_pretrained, or "
+            f"a hub name already in the cache {HF_HUB_CACHE} (download it on a machine with network and copy it)"
+        ) from None
+
+
+def _task(config: Any, name: str) -> tuple[str, str]:
+    for architecture in getattr(config, "architectures", None) or ():
+        for ending, task in TASKS.items():
+            if architecture.endswith(ending):
+                return architecture, task
+    raise SourceError(f"Hugging Face model {name} is a {getattr(config, 'architectures', None) or config.model_type}; "
+                      "frivolous measures causal language models, sequence classifiers and image classifiers "
+                      "(its config's architectures must name one)")  # fmt: skip
+
+
+def _optional(loader: Any, name: str) -> Any:
+    """The tokenizer or image processor saved with the model, or None."""
+    try:
+        return loader.from_pretrained(name)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _input_shape(config: Any, task: str) -> tuple[int, ...] | None:
+    if task == IMAGE_CLASSIFICATION:
+        size = getattr(config, "image_size", None)
+        side = size if isinstance(size, int) else None
+        return (getattr(config, "num_channels", 3), side, side) if side else None
+    longest = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return (int(longest),) if longest else None
