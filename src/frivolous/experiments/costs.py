@@ -5,7 +5,10 @@ weights and their gradients are read and written every step: this
 dominates the MLPs), and a conv net's examples cost what its forward and
 backward passes cost at its width (FLOPs grow as width squared). Each
 measured stage (trained, at initialisation, at each kept epoch) costs about
-``MEASURE_PASSES`` forward passes per measured example. The constants were
+``MEASURE_PASSES`` forward passes per measured example. Runs that train
+together in a batch (``--batch-runs``, :mod:`frivolous.experiments.batching`)
+share each step's fixed cost: a batch's step costs one overhead, one per
+optimiser segment and one per parameter of its members. The constants were
 fitted on the 2-core CPU of ``benchmarks/README.md``; treat the result as
 an order of magnitude.
 """
@@ -13,6 +16,7 @@ an order of magnitude.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
 from frivolous import zoo
@@ -28,6 +32,12 @@ CONV_EXAMPLES_PER_SECOND = {"alexnet": (114, 2), "resnet56": (128, 2), "resnet18
 resnet56 measured by benchmarks/bench_train.py; cnn1d from the mnist1d-cnn quick preset (its
 small layers scale about linearly); resnet18 and inception_v3 scaled from resnet56 by their
 forward FLOPs (not measured)."""
+BATCH_STEP_SECONDS = 1e-3
+"""Fixed cost of a step of a batch of MLP runs, whatever its size (benchmarks/bench_batched.py)."""
+SEGMENT_STEP_SECONDS = 1e-4
+"""Per step and optimiser segment of a batch: one optimiser step over the segment's slices."""
+BATCH_STEP_SECONDS_PER_PARAMETER = 4e-9
+"""Per step and parameter of a batch's members (memory traffic and products of the 10,000-dim MLPs)."""
 RUN_SECONDS = 0.5
 """Per run: building data and model, evaluations, the measurements' fixed costs (MLP runs of the
 main job)."""
@@ -45,26 +55,69 @@ def _parameters(family: str, width: float, classes: int, options: tuple) -> int:
     return zoo.parameter_count(family, width, num_classes=classes, **dict(options))
 
 
-def run_seconds(spec: RunSpec) -> float:
-    """Estimated CPU seconds to train and measure ``spec``."""
-    name, family, width = spec.data.name, spec.model.family, spec.model.width_factor
+def parameters(spec: RunSpec) -> int:
+    """The trainable parameters of the spec's network (counted without building it)."""
     options = spec.model.options
-    if family == "mlp":
+    if spec.model.family == "mlp":
         options.setdefault("in_features", spec.data.options.get("input_dim", 10))
-    parameters = _parameters(family, width, CLASSES[name], tuple(sorted(options.items())))
-    examples = spec.data.options.get("n_train") or TRAIN_EXAMPLES[name]
-    steps = spec.train.epochs * math.ceil(examples / spec.train.effective_batch_size)
-    seconds = RUN_SECONDS + steps * (STEP_SECONDS + STEP_SECONDS_PER_PARAMETER * parameters)
+    return _parameters(spec.model.family, spec.model.width_factor, CLASSES[spec.data.name],
+                       tuple(sorted(options.items())))  # fmt: skip
+
+
+def train_seconds(spec: RunSpec) -> float:
+    """Estimated CPU seconds to train ``spec`` alone."""
+    name, family, width = spec.data.name, spec.model.family, spec.model.width_factor
+    examples = _train_examples(spec)
+    seconds = _steps(spec) * (STEP_SECONDS + STEP_SECONDS_PER_PARAMETER * parameters(spec))
     if family in CONV_EXAMPLES_PER_SECOND:
-        rate_1x, power = CONV_EXAMPLES_PER_SECOND[family]
-        rate = rate_1x / (1.0 if options.get("only") else width**power)
-        measured = spec.measure.max_examples or TEST_EXAMPLES[name]
-        stages = 2 + sum(1 for e in spec.train.checkpoints if e > 0)
-        seconds += spec.train.epochs * examples / rate + stages * MEASURE_PASSES * measured / (rate / FORWARD_SHARE)
+        seconds += spec.train.epochs * examples / _conv_rate(spec)
     return seconds
 
 
-def describe(specs: list[RunSpec]) -> str:
-    hours = sum(run_seconds(spec) for spec in specs) / 3600
+def run_seconds(spec: RunSpec) -> float:
+    """Estimated CPU seconds to train ``spec`` alone and measure it."""
+    return train_seconds(spec) + _other_seconds(spec)
+
+
+def batch_seconds(batch: Sequence[RunSpec]) -> float:
+    """Estimated CPU seconds to train ``batch`` as one (:mod:`frivolous.experiments.batching`) and
+    measure its runs: the batch's steps cost a fixed overhead, one per optimiser segment (runs of a
+    seed stepping alike) and one per parameter of its members."""
+    steps = max(_steps(spec) for spec in batch)
+    segments = len({(spec.seed, spec.train.optimizer, spec.train.effective_lr, spec.train.schedule) for spec in batch})
+    weights = sum(parameters(spec) for spec in batch)
+    step = BATCH_STEP_SECONDS + SEGMENT_STEP_SECONDS * segments + BATCH_STEP_SECONDS_PER_PARAMETER * weights
+    return steps * step + sum(_other_seconds(spec) for spec in batch)
+
+
+def _other_seconds(spec: RunSpec) -> float:
+    """Building, evaluating and measuring a run (everything but its training steps)."""
+    seconds = RUN_SECONDS
+    if spec.model.family in CONV_EXAMPLES_PER_SECOND:
+        measured = spec.measure.max_examples or TEST_EXAMPLES[spec.data.name]
+        stages = 2 + sum(1 for e in spec.train.checkpoints if e > 0)
+        seconds += stages * MEASURE_PASSES * measured / (_conv_rate(spec) / FORWARD_SHARE)
+    return seconds
+
+
+def _train_examples(spec: RunSpec) -> int:
+    return spec.data.options.get("n_train") or TRAIN_EXAMPLES[spec.data.name]
+
+
+def _steps(spec: RunSpec) -> int:
+    return spec.train.epochs * math.ceil(_train_examples(spec) / spec.train.effective_batch_size)
+
+
+def _conv_rate(spec: RunSpec) -> float:
+    rate_1x, power = CONV_EXAMPLES_PER_SECOND[spec.model.family]
+    return rate_1x / (1.0 if spec.model.options.get("only") else spec.model.width_factor**power)
+
+
+def describe(specs: list[RunSpec], batches: Sequence[Sequence[RunSpec]] = ()) -> str:
+    """Runs and their estimated CPU time, the runs of ``batches`` trained in them and the others alone."""
+    batched = {id(spec) for batch in batches for spec in batch}
+    seconds = sum(batch_seconds(batch) for batch in batches)
+    seconds += sum(run_seconds(spec) for spec in specs if id(spec) not in batched)
+    hours = seconds / 3600
     size = f"{hours * 60:.2g} CPU-minutes" if hours < 1 else f"{hours:.2g} CPU-hours"
     return f"{len(specs)} runs, ~{size}"

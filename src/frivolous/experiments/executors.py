@@ -41,10 +41,33 @@ class Task:
         return attempt(RunSpec.from_dict(yaml.safe_load(self.spec)), self.root, self.device, self.data_root)
 
 
+@dataclass(frozen=True)
+class GroupTask:
+    """Runs to train together as one batch (:mod:`frivolous.experiments.batching`);
+    each is then measured by its own :class:`Task`. The outcome says how many
+    runs the batch trained, or why it failed (its runs then train alone)."""
+
+    specs: tuple[str, ...]
+    root: str
+    device: str = "auto"
+    data_root: str | None = None
+
+    def execute(self) -> dict[str, Any]:
+        from frivolous.experiments.batching import attempt_together
+        from frivolous.experiments.spec import RunSpec
+
+        specs = [RunSpec.from_dict(yaml.safe_load(spec)) for spec in self.specs]
+        return attempt_together(specs, self.root, self.device, self.data_root)
+
+
 class Executor(ABC):
     """Runs tasks; yields their outcomes as they finish."""
 
     name: str
+    batches = False
+    """Whether it takes :class:`GroupTask`\\ s, so that a sweep can train runs in batches."""
+    jobs = 1
+    """Tasks it runs at a time."""
 
     @abstractmethod
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
@@ -56,6 +79,7 @@ class InProcess(Executor):
     """One run after another in this process: no services, no pickling."""
 
     name = "in-process"
+    batches = True
 
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
         for task in tasks:
@@ -84,6 +108,7 @@ class Processes(Executor):
     reason), and the remaining runs go on in a fresh pool."""
 
     name = "processes"
+    batches = True
 
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
@@ -127,9 +152,13 @@ class Processes(Executor):
 DIED = "the worker process running this run died (killed, or out of memory)"
 
 
-def record_death(task: Task, error: str) -> dict[str, Any]:
-    """Record, in the run's folder, a failure the run could not record itself."""
+def record_death(task: Task | GroupTask, error: str) -> dict[str, Any]:
+    """Record, in the run's folder, a failure the run could not record itself
+    (a batch's runs record nothing: they then train alone)."""
     from frivolous.experiments.layout import RunLayout, write_json
+
+    if isinstance(task, GroupTask):
+        return {"ok": False, "runs": len(task.specs), "error": error, "traceback": ""}
     from frivolous.experiments.spec import RunSpec
 
     layout = RunLayout.of(RunSpec.from_dict(yaml.safe_load(task.spec)), task.root)

@@ -22,8 +22,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from frivolous.experiments.executors import Executor, Task, executor as make_executor
+from frivolous.experiments.batching import BatchRuns, plan
+from frivolous.experiments.executors import Executor, GroupTask, Task, executor as make_executor
 from frivolous.experiments.layout import RunLayout, read_json, write_atomically, write_json
+from frivolous.experiments.pipeline import complete
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.measure.inputs import resolve_device
 from frivolous.results.table import collect, save
@@ -39,9 +41,11 @@ class SweepSummary:
     failed: int
     skipped: int
     seconds: float
+    diverged: int = 0
 
     def line(self) -> str:
-        return (f"{self.total} runs: {self.done} done ({self.skipped} already), {self.failed} failed"
+        diverged = f", {self.diverged} diverged (left out)" if self.diverged else ""
+        return (f"{self.total} runs: {self.done} done ({self.skipped} already){diverged}, {self.failed} failed"
                 + (" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
 
 
@@ -62,24 +66,40 @@ def run_sweep(
     device: str = "auto",
     data_root: str | Path | None = None,
     progress: bool | None = None,
+    batch_runs: str | int = "auto",
 ) -> SweepSummary:
-    """Complete every run of ``sweep`` under ``out``, skipping finished ones,
-    and write the results tables. A failed run is recorded and the others go on."""
+    """Complete every run of ``sweep`` under ``out``, skipping finished ones
+    whose weights still match their checksums, and write the results tables.
+    A failed run is recorded and the others go on. Two sweeps on one folder
+    at once complete each run once: the run's lock makes the second wait for it.
+
+    ``batch_runs`` (``auto``, ``off`` or the most runs a batch): runs that
+    can train together do so first, in batches
+    (:mod:`frivolous.experiments.batching`); then every run is measured (and
+    any run not trained yet trained alone). Executors that take no batches
+    (Ray, Slurm) train every run alone."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / SWEEP_SPEC, sweep.to_yaml())
     runs_root = out / RUNS
     planned = list({RunLayout.of(p.spec, runs_root).root: p for p in sweep.expand()}.values())
-    todo = [p for p in planned if not RunLayout.of(p.spec, runs_root).record.is_file()]
+    todo = [p for p in planned if not complete(RunLayout.of(p.spec, runs_root))]  # damaged ones are done again
     info = _info(out, preset, scale, device, len(planned))
     started = time.perf_counter()
     executor = executor or make_executor(1)
-    tasks = [Task(p.spec.to_yaml(), str(runs_root), device, None if data_root is None else str(data_root))
-             for p in todo]  # fmt: skip
+    setting = BatchRuns.parse(batch_runs)  # a bad value fails before any work
+    root, data = str(runs_root), None if data_root is None else str(data_root)
+    tasks = [Task(p.spec.to_yaml(), root, device, data) for p in todo]
+    batches = plan([p.spec for p in todo], setting, parallel=executor.jobs) if executor.batches else []
     failed = 0
     bar = tqdm(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
                disable=None if progress is None else not progress)  # fmt: skip
     try:
+        groups = [GroupTask(tuple(spec.to_yaml() for spec in batch), root, device, data) for batch in batches]
+        for done, outcome in enumerate(executor.map(groups), start=1):
+            bar.set_postfix(trained=f"{done}/{len(groups)} batches")
+            if not outcome["ok"]:
+                bar.write(f"a batch of {outcome['runs']} runs failed ({outcome['error']}); they train alone")
         for outcome in executor.map(tasks):
             bar.update(1)
             if not outcome["ok"]:
@@ -92,10 +112,12 @@ def run_sweep(
         save(tables, out)
         info["seconds"] = info.get("seconds", 0.0) + time.perf_counter() - started
         info["executor"] = executor.name
+        info["batch_runs"] = str(batch_runs) if executor.batches else "off"
         write_json(out / SWEEP_INFO, info)
     status = tables["runs"]["status"]
     return SweepSummary(out, len(planned), int((status == "done").sum()), int((status == "failed").sum()),
-                        len(planned) - len(todo), time.perf_counter() - started)  # fmt: skip
+                        len(planned) - len(todo), time.perf_counter() - started,
+                        int((status == "diverged").sum()))  # fmt: skip
 
 
 def _info(out: Path, preset: str, scale: str, device: str, total: int) -> dict[str, Any]:
