@@ -15,7 +15,8 @@ CUDA's peak allocation on a GPU.
 The defaults are the issue's: 1,000 images, 3 samplings, 7 levels. Time
 grows in proportion to the examples and to the ablation masks (about
 ``(levels - 2) x samplings + 1`` per layer), so a smaller run on a slow CPU
-extrapolates; the script prints the extrapolation to the defaults.
+extrapolates; the script prints the extrapolation to the defaults (an upper
+estimate: it scales the per-layer tracing and checks too).
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def main() -> None:
         masks(args.levels, args.samplings) + 1)  # fmt: skip
     if scale != 1:
         print(f"\nextrapolated to {DEFAULTS['examples']} images, {DEFAULTS['samplings']} samplings, "
-              f"{DEFAULTS['levels']} levels: about {seconds * scale / 3600:.1f} hours "
-              f"({seconds / layers:.1f} s per layer now)")  # fmt: skip
+              f"{DEFAULTS['levels']} levels: at most about {seconds * scale / 3600:.1f} hours (an upper estimate: "
+              f"the per-layer fixed costs, tracing and checks, are scaled too; {seconds / layers:.1f} s per layer now)")  # fmt: skip
 
 
 if __name__ == "__main__":

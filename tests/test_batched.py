@@ -271,7 +271,8 @@ def test_cnn1d_members_end_with_the_weights_of_their_runs_alone() -> None:
                                   "data": {"name": "mnist1d", "num_samples": 300},
                                   "train": {"batch_size": 50, "epochs": 2} | train, "seed": seed})  # fmt: skip
 
-    runs = [cnn(0, "he_normal", {"optimizer": "adam", "lr": 0.003}), cnn(1, "he_normal", {"optimizer": "adam", "lr": 0.003}),
+    adam = {"optimizer": "adam", "lr": 0.003}
+    runs = [cnn(0, "he_normal", adam), cnn(1, "he_normal", adam),
             cnn(0, "glorot_uniform", {"optimizer": "momentum", "lr": 0.05, "early_stopping": True, "patience": 1})]
     for run, member in zip(runs, together(runs)):
         single, trainer = alone(run)

@@ -7,8 +7,8 @@ backward passes cost at its width (FLOPs grow as width squared). Each
 measured stage (trained, at initialisation, at each kept epoch) costs about
 ``MEASURE_PASSES`` forward passes per measured example. Runs that train
 together in a batch (``--batch-runs``, :mod:`frivolous.experiments.batching`)
-share each step's fixed cost: a batch's step costs one overhead, one per
-optimiser segment and one per parameter of its members. The constants were
+share each step's fixed cost: a batch's step costs one overhead, a little
+per run and a cost per parameter of its runs. The constants were
 fitted on the 2-core CPU of ``benchmarks/README.md``; treat the result as
 an order of magnitude.
 """
@@ -24,8 +24,9 @@ from frivolous.experiments.spec import RunSpec
 
 STEP_SECONDS = 1e-3
 """Fixed cost of a step: 10-dim MLP runs of the main job took about 1 ms per step at every width."""
-STEP_SECONDS_PER_PARAMETER = 4e-9
-"""10,000-dim MLP runs of the main job: about 3.9 ms more per step per million parameters."""
+SECONDS_PER_PARAMETER_EXAMPLE = 1.25e-10
+"""Per parameter and training example (products and memory traffic grow with both): 10,000-dim MLP
+runs of the main job took about 3.9 ms more per step of 32 examples per million parameters."""
 CONV_EXAMPLES_PER_SECOND = {"alexnet": (114, 2), "resnet56": (128, 2), "resnet18": (9, 2), "inception_v3": (3, 2),
                             "cnn1d": (12_000, 1)}  # fmt: skip
 """(training examples per second at 1x, power of the width factor they divide by): alexnet and
@@ -33,11 +34,16 @@ resnet56 measured by benchmarks/bench_train.py; cnn1d from the mnist1d-cnn quick
 small layers scale about linearly); resnet18 and inception_v3 scaled from resnet56 by their
 forward FLOPs (not measured)."""
 BATCH_STEP_SECONDS = 1e-3
-"""Fixed cost of a step of a batch of MLP runs, whatever its size (benchmarks/bench_batched.py)."""
-SEGMENT_STEP_SECONDS = 1e-4
-"""Per step and optimiser segment of a batch: one optimiser step over the segment's slices."""
-BATCH_STEP_SECONDS_PER_PARAMETER = 4e-9
-"""Per step and parameter of a batch's members (memory traffic and products of the 10,000-dim MLPs)."""
+"""Fixed cost of a step of a batch of runs (one pass's overhead, as a single run's step)."""
+MEMBER_STEP_SECONDS = 9e-5
+"""Per step and run of a batch: fitted so that the model gives the 8.6x that benchmarks/bench_batched.py
+measured on the 10-dim B5 grid (375 runs in 10 batches), whose runs are almost all fixed cost."""
+BATCH_SECONDS_PER_PARAMETER_EXAMPLE = 3.8e-11
+"""Per parameter and training example in a batch (one product for the runs of a stream): fitted to
+the 3.8x measured on a slice of the 10,000-dim B4 grid (50 runs in 2 batches)."""
+CONV_BATCH_SPEEDUP = 1.5
+"""A 1-D CNN's examples cost this many times less in a batch (benchmarks/README.md: 2.2x at width
+1/4, 1.7x at 1, 1.0x at 4 for the mnist1d-cnn preset's batches)."""
 RUN_SECONDS = 0.5
 """Per run: building data and model, evaluations, the measurements' fixed costs (MLP runs of the
 main job)."""
@@ -66,11 +72,10 @@ def parameters(spec: RunSpec) -> int:
 
 def train_seconds(spec: RunSpec) -> float:
     """Estimated CPU seconds to train ``spec`` alone."""
-    name, family, width = spec.data.name, spec.model.family, spec.model.width_factor
-    examples = _train_examples(spec)
-    seconds = _steps(spec) * (STEP_SECONDS + STEP_SECONDS_PER_PARAMETER * parameters(spec))
-    if family in CONV_EXAMPLES_PER_SECOND:
-        seconds += spec.train.epochs * examples / _conv_rate(spec)
+    examples = spec.train.epochs * _train_examples(spec)
+    seconds = _steps(spec) * STEP_SECONDS + examples * parameters(spec) * SECONDS_PER_PARAMETER_EXAMPLE
+    if spec.model.family in CONV_EXAMPLES_PER_SECOND:
+        seconds += examples / _conv_rate(spec)
     return seconds
 
 
@@ -81,13 +86,15 @@ def run_seconds(spec: RunSpec) -> float:
 
 def batch_seconds(batch: Sequence[RunSpec]) -> float:
     """Estimated CPU seconds to train ``batch`` as one (:mod:`frivolous.experiments.batching`) and
-    measure its runs: the batch's steps cost a fixed overhead, one per optimiser segment (runs of a
-    seed stepping alike) and one per parameter of its members."""
-    steps = max(_steps(spec) for spec in batch)
-    segments = len({(spec.seed, spec.train.optimizer, spec.train.effective_lr, spec.train.schedule) for spec in batch})
-    weights = sum(parameters(spec) for spec in batch)
-    step = BATCH_STEP_SECONDS + SEGMENT_STEP_SECONDS * segments + BATCH_STEP_SECONDS_PER_PARAMETER * weights
-    return steps * step + sum(_other_seconds(spec) for spec in batch)
+    measure its runs: each step of the batch costs a fixed overhead, a little per run, and a cost per
+    parameter of its runs (less than alone: one product for the runs of a stream)."""
+    seconds = max(_steps(spec) for spec in batch) * (BATCH_STEP_SECONDS + MEMBER_STEP_SECONDS * len(batch))
+    for spec in batch:
+        examples = spec.train.epochs * _train_examples(spec)
+        seconds += examples * parameters(spec) * BATCH_SECONDS_PER_PARAMETER_EXAMPLE + _other_seconds(spec)
+        if spec.model.family in CONV_EXAMPLES_PER_SECOND:
+            seconds += examples / _conv_rate(spec) / CONV_BATCH_SPEEDUP
+    return seconds
 
 
 def _other_seconds(spec: RunSpec) -> float:

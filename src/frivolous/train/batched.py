@@ -7,9 +7,10 @@ shape differ only in their initial weights and in how they step: optimiser,
 learning rate and schedule, momentum, weight decay, early stopping. Such
 runs train here together: each parameter of the network is one tensor with
 a leading member dimension, every batch goes through all members in a few
-batched products, and each member's update is computed exactly as its own
-run's would be. A batch may hold several streams (the replicates of a
-sweep, one seed each): a stream's members share its batches.
+batched products, and each member's update is computed as its own run's
+would be (to float rounding: a product computed in a batch sums in another
+order). A batch may hold several streams (the replicates of a sweep, one
+seed each): a stream's members share its batches.
 
 What is shared with :class:`~frivolous.train.loop.Trainer`, not copied:
 
@@ -53,11 +54,13 @@ each other member joins it when it reaches that member's epoch.
 hand-written forward and backward pass in a feature-major layout: the first
 layer of all members of a stream is one matrix product with the stream's
 batch (for 10,000-dimensional inputs that product is most of the work), the
-other layers batched products per member. Any other network whose
-parameters are its only state (no buffers, no dropout: the 1-D CNN, for
-one) runs through :func:`torch.func.vmap` of
-:func:`torch.func.functional_call` over the stacked parameters, with
-autograd for the backward pass.
+other layers batched products per member. The 1-D CNN
+(:class:`~frivolous.zoo.cnn1d.CNN1d`) computes each convolution as a
+product of unfolded windows with the stacked kernels, autograd doing the
+backward pass. Any other network whose parameters are its only state (no
+buffers, no dropout) runs through :func:`torch.func.vmap` of
+:func:`torch.func.functional_call` over the stacked parameters (correct,
+but no faster than its runs one by one).
 """
 
 from __future__ import annotations
@@ -381,11 +384,12 @@ class _Segment:
 
     def hand_out(self) -> None:
         """Each member's optimiser gets its slice of the stacked state (views)."""
+        stacked = list(zip(self.optimizer.tensors, self.optimizer.state))
         for j, member in enumerate(self.members):
-            for tensor, state, parameter in zip(self.optimizer.tensors, self.optimizer.state, member.model.parameters()):
+            for (tensor, state), parameter in zip(stacked, member.model.parameters()):
                 if state:
-                    member.optimizer.state[parameter] = {k: v[j] if _per_member(v, tensor) else v.clone()
-                                                         for k, v in state.items()}  # fmt: skip
+                    member.optimizer.state[parameter] = {key: value[j] if _per_member(value, tensor) else value.clone()
+                                                         for key, value in state.items()}  # fmt: skip
 
     def _take_over(self) -> None:
         """Stack the members' optimiser states (restored from checkpoints, or
@@ -397,8 +401,14 @@ class _Segment:
                 continue
             if not all(states):
                 raise ValueError("members of a batch must all have optimiser state, or none (mixed checkpoints?)")
-            stacked |= {key: torch.stack([s[key] for s in states]).to(tensor.device)
-                        if _per_member(value, tensor[0]) else value.clone() for key, value in states[0].items()}  # fmt: skip
+            for key, value in states[0].items():
+                if _per_member(value, tensor[0]):
+                    stacked[key] = torch.stack([state[key] for state in states]).to(tensor.device)
+                elif all(torch.equal(state[key], value) for state in states):
+                    stacked[key] = value.clone()
+                else:  # a step count: the members stepping as one must have taken as many steps
+                    raise ValueError(f"members of a batch differ in their optimiser's {key!r}: "
+                                     f"{[float(state[key]) for state in states]}")  # fmt: skip
         for member in self.members:
             member.optimizer.state.clear()
 

@@ -105,7 +105,8 @@ class StackedOptimizer:
 
     def _adam(self, param: Tensor, grad: Tensor, state: dict[str, Tensor]) -> None:
         if not state:
-            state |= {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param), "exp_avg_sq": torch.zeros_like(param)}
+            state |= {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param),
+                      "exp_avg_sq": torch.zeros_like(param)}  # fmt: skip
         state["step"] += 1
         decay = self._setting("weight_decay", param)
         if _nonzero(decay):
