@@ -1,19 +1,30 @@
 """Compression without fine-tuning, side by side: frivolous' least-squares
-folding against magnitude (L1) pruning and random removal.
+folding against magnitude (L1) pruning, random removal and Torch-Pruning's
+own pruner with its L1, group-norm and Taylor importances.
 
 Networks trained here, by frivolous' own loop: the 4x MLP on 10-dim teacher
 data, the 4x cnn1d on MNIST-1D, and a small residual 1-D network (a stem and
 two residual blocks with BatchNorm on one stream, then an inner layer per
 block) on MNIST-1D. Each is compressed to about 1.5x, 2x and 4x fewer
-parameters, keeping the same share of units in every compressible layer for
-every method (``fv.compress(..., ratio=r, method=m)``): only *which* units go
-and whether the rest compensate differs. Every method gets the same BatchNorm
-recalibration; nobody gets a gradient step. Calibration: 2,000 training
-examples; agreement (top-1, with the original) and accuracy on the test split.
+parameters. frivolous' methods keep the same share of units in every
+compressible layer (``fv.compress(..., ratio=r, method=m)``): only *which*
+units go and whether the rest compensate differs (``fold``: least-squares
+folding; ``magnitude``: L1 norm of each unit's producer rows, no
+compensation; ``random``). Torch-Pruning (``pip install 'frivolous[bench]'``)
+prunes with ``tp.pruner.MetaPruner`` (one step, the same channel ratio in
+every layer, the output layer ignored) and ``tp.importance.MagnitudeImportance(p=1)``
+(``tp-l1``), ``GroupMagnitudeImportance(p=2)`` (``tp-group``, the group L2
+norm of DepGraph) or ``TaylorImportance()`` (``tp-taylor``: the gradients of
+one backward pass of the cross-entropy over the calibration examples, no
+optimiser step); its ``pruning_ratio`` is bisected to the parameter count
+nearest the target, and the ratio reached is printed for every method.
 
-Torch-Pruning is not installed here (no network), so its L1 importance is
-stood in for by ``method="magnitude"`` (L1 norm of each unit's producer rows,
-no compensation), its group/Taylor importances are not run.
+Every method, Torch-Pruning's included, gets the same BatchNorm
+recalibration on the calibration examples (running statistics recomputed,
+no gradients); nobody gets a gradient step. Calibration: 2,000 training
+examples; agreement (top-1, with the original) and accuracy on the test
+split. Without torch-pruning installed the script runs frivolous' methods
+and says which columns it skipped.
 
     python benchmarks/bench_compress.py [--epochs-scale 1.0]
 """
@@ -21,8 +32,11 @@ no compensation), its group/Taylor importances are not run.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
+from importlib.metadata import version
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,12 +44,21 @@ from torch import nn
 import frivolous as fv
 from frivolous import data as datasets
 from frivolous import zoo
+from frivolous.compress.costs import parameter_count
 from frivolous.experiments.spec import TrainSpec
 from frivolous.train import Trainer
 
+try:
+    import torch_pruning as tp
+except ImportError:  # the benchmark's optional extra: frivolous' columns run without it
+    tp = None
+
 RATIOS = (1.5, 2.0, 4.0)
 METHODS = ("fold", "magnitude", "random")
+TP_METHODS = ("tp-l1", "tp-group", "tp-taylor")
 CALIBRATION = 2000
+BISECTIONS = 30
+"""Steps of the bisection of Torch-Pruning's pruning_ratio (its parameter count is a step function of it)."""
 
 
 class ResidualNet1d(nn.Module):
@@ -78,9 +101,70 @@ def networks(scale: float) -> list[tuple[str, nn.Module, object]]:
             ("residual 1-D net, MNIST-1D", residual, digits)]  # fmt: skip
 
 
-def accuracy(model: nn.Module, split) -> float:
+def predictions(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return float((model(split.inputs).argmax(1) == split.labels).double().mean())
+        return model(inputs).argmax(1)
+
+
+def accuracy(model: nn.Module, split) -> float:
+    return float((predictions(model, split.inputs) == split.labels).double().mean())
+
+
+def importances() -> dict[str, Callable[[], object]]:
+    return {"tp-l1": lambda: tp.importance.MagnitudeImportance(p=1),
+            "tp-group": lambda: tp.importance.GroupMagnitudeImportance(p=2),
+            "tp-taylor": lambda: tp.importance.TaylorImportance()}  # fmt: skip
+
+
+def tp_pruned(model: nn.Module, method: str, pruning_ratio: float, calibration: tuple[torch.Tensor, torch.Tensor],
+              recalibrate: bool = True) -> nn.Module:  # fmt: skip
+    """A copy of ``model`` pruned by Torch-Pruning: ``pruning_ratio`` of the channels of every layer but the output."""
+    pruned = copy.deepcopy(model).eval()
+    output = [m for m in pruned.modules() if isinstance(m, nn.Linear)][-1]
+    inputs, labels = calibration
+    pruner = tp.pruner.MetaPruner(pruned, inputs[:2], importance=importances()[method](), pruning_ratio=pruning_ratio,
+                                  ignored_layers=[output])  # fmt: skip
+    if method == "tp-taylor":  # the importance reads the gradients of one backward pass; no step is taken
+        pruned.zero_grad()
+        nn.functional.cross_entropy(pruned(inputs), labels).backward()
+    pruner.step()
+    pruned.zero_grad(set_to_none=True)
+    if recalibrate:
+        recalibrate_norms(pruned, inputs)
+    return pruned.eval()
+
+
+def recalibrate_norms(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Every BatchNorm's running statistics recomputed on ``inputs`` (a cumulative average, no gradients),
+    as ``fv.compress`` does for the norms its change reaches."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train()
+    with torch.no_grad():
+        for batch in inputs.split(256):
+            model(batch)
+    model.eval()
+
+
+def tp_ratio_for(model: nn.Module, ratio: float, calibration: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """The ``pruning_ratio`` whose pruned network has the parameter count nearest ``1/ratio`` of ``model``'s."""
+    goal = parameter_count(model) / ratio
+    count = {}
+
+    def parameters(share: float) -> int:
+        if share not in count:
+            count[share] = parameter_count(tp_pruned(model, "tp-l1", share, calibration, recalibrate=False))
+        return count[share]
+
+    low, high = 0.0, 0.99  # parameters(low) >= goal > parameters(high), the count falling as the ratio rises
+    for _ in range(BISECTIONS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if parameters(middle) >= goal else (low, middle)
+    return min((low, high), key=lambda share: abs(parameters(share) - goal))
 
 
 def main() -> None:
@@ -88,34 +172,52 @@ def main() -> None:
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every training's epochs")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    pruning = f"torch-pruning {version('torch-pruning')}" if tp is not None else "torch-pruning not installed"
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {pruning}")
+    if tp is None:
+        print(f"skipped: {', '.join(TP_METHODS)} (Torch-Pruning is not installed: pip install 'frivolous[bench]')")
+    methods = METHODS + (TP_METHODS if tp is not None else ())
     started = time.perf_counter()
     rows = []
     for name, model, bundle in networks(args.epochs_scale):
         train, test = bundle.train, bundle.test
         chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CALIBRATION]
         calibration = (train.inputs[chosen], train.labels[chosen])
-        base = accuracy(model, test)
-        print(f"\n{name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
-              f"test accuracy {base:.4f}")
+        base, reference = accuracy(model, test), predictions(model, test.inputs)
+        print(f"\n{name}: {parameter_count(model):,} parameters, test accuracy {base:.4f}")
         for ratio in RATIOS:
-            cells = []
-            for method in METHODS:
+            share = tp_ratio_for(model, ratio, calibration) if tp is not None else None
+            for method in methods:
                 tic = time.perf_counter()
-                result = fv.compress(model, calibration, held_out=(test.inputs, test.labels), ratio=ratio,
-                                     method=method, device="cpu", progress=False)  # fmt: skip
-                cells.append((method, result, time.perf_counter() - tic))
-            for method, result, seconds in cells:
-                rows.append((name, ratio, method, result.params_before / result.params_after, result.agreement,
-                             result.accuracy_after, base, seconds))  # fmt: skip
-                print(f"  {ratio:>3}x  {method:<9} params {result.params_before / result.params_after:4.2f}x fewer  "
-                      f"agreement {result.agreement:.4f}  accuracy {result.accuracy_after:.4f}  ({seconds:.1f} s)")
+                if method in METHODS:
+                    result = fv.compress(model, calibration, held_out=(test.inputs, test.labels), ratio=ratio,
+                                         method=method, device="cpu", progress=False)  # fmt: skip
+                    small = result.model
+                else:
+                    small = tp_pruned(model, method, share, calibration)
+                seconds = time.perf_counter() - tic
+                fewer = parameter_count(model) / parameter_count(small)
+                agreement = float((predictions(small, test.inputs) == reference).double().mean())
+                rows.append((name, ratio, method, fewer, agreement, accuracy(small, test), base))
+                note = f"  pruning_ratio {share:.4f}" if method in TP_METHODS else ""
+                print(f"  {ratio:>3}x  {method:<9} params {fewer:4.2f}x fewer  agreement {agreement:.4f}  "
+                      f"accuracy {rows[-1][5]:.4f}  ({seconds:.1f} s){note}")
     print("\n| network | target | method | params fewer | agreement | accuracy (original) |")
     print("|---|---:|---|---:|---:|---:|")
-    for name, ratio, method, fewer, agreement, acc, base, _ in rows:
+    for name, ratio, method, fewer, agreement, acc, base in rows:
         best = max(r[4] for r in rows if r[0] == name and r[1] == ratio)
         shown = f"**{agreement:.3f}**" if agreement == best else f"{agreement:.3f}"
         print(f"| {name} | {ratio}x | {method} | {fewer:.2f}x | {shown} | {acc:.3f} ({base:.3f}) |")
+    print(f"\nagreement (accuracy) [params fewer], one row per network and target:\n\n| network | target | "
+          + " | ".join(methods) + " |\n|---|---:|" + "---:|" * len(methods))
+    for name in dict.fromkeys(r[0] for r in rows):
+        for ratio in RATIOS:
+            cells = {r[2]: r for r in rows if r[0] == name and r[1] == ratio}
+            best = max(r[4] for r in cells.values())
+            shown = [(f"**{r[4]:.3f}**" if r[4] == best else f"{r[4]:.3f}") + f" ({r[5]:.3f}) [{r[3]:.2f}x]"
+                     for r in (cells[m] for m in methods)]  # fmt: skip
+            print(f"| {name} (acc. {cells[methods[0]][6]:.3f}) | {ratio}x | " + " | ".join(shown) + " |")
     print(f"\ntook {time.perf_counter() - started:.0f} s")
 
 

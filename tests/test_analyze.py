@@ -408,6 +408,9 @@ def test_a_sequence_classifier_on_unpadded_batches_of_each_length(hf_folder: Pat
     assert all((batch != source.tokenizer.pad_token_id).all() for batch in data.inputs)  # nothing padded
     analysis = measure_source(source, data, samplings=1, levels=2, device="cpu", progress=False)
     assert analysis.result.settings["unit"] == "channel" and analysis.result.examples == 12
+    rows = analysis.table[["layer", "channels", "features_last"]].values.tolist()  # the MLP's 32 features; a 2-D pooler
+    assert rows == [["model.bert.encoder.layer.0.intermediate.intermediate_act_fn", 32, True],
+                    ["model.bert.pooler.activation", 16, False]]  # fmt: skip
     assert "only channel units can measure" in one_line_error(f"hf:{hf_folder / 'bert'}", "--data",
                                                               f"hf-dataset:{tmp_path / 'texts'}", "--unit", "element")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
@@ -312,6 +313,13 @@ def test_the_command_compresses_a_run_and_the_folder_loads_back(tmp_path) -> Non
     assert agreement_by_hand(original, small, bundle.test.inputs) == pytest.approx(description["agreement"])
     refused = CliRunner().invoke(app, ["compress", str(layout.root), "--out", str(out), "--data", "test"])
     assert refused.exit_code == 2 and "differ" in refused.output
+    for wrong, said in ((["--data", "mnist1d"], "the split to fit on"), (["--model-arg", "x=1"], "its own spec")):
+        refused = CliRunner().invoke(app, ["compress", str(layout.root), "--out", str(tmp_path / "no"), *wrong])
+        assert refused.exit_code == 2 and said in refused.output and not (tmp_path / "no").exists()
+    fewer = CliRunner().invoke(app, ["compress", f"run:{layout.root}", "--out", str(tmp_path / "fewer"), "--ratio", "2",
+                                     "--held-out-examples", "20", "--device", "cpu"])  # fmt: skip
+    assert fewer.exit_code == 0, fewer.output
+    assert json.loads((tmp_path / "fewer" / "compressed.json").read_text())["held_out_examples"] == 20
 
 
 def test_the_baselines_remove_without_compensating(small: nn.Module, inputs: torch.Tensor) -> None:
@@ -350,3 +358,173 @@ def test_a_sweep_records_each_runs_effective_width_and_draws_it(tmp_path) -> Non
         assert saved["agreement"] == 0.9 and sum(layer["kept"] for layer in saved["layers"].values()) in set(
             runs["effective_width"])  # fmt: skip
     assert [p.name for p in plots.effective_width_vs_width(runs, tmp_path / "ew")] == ["ew.png", "ew.svg"]
+
+
+# ---- frivolous compress MODEL: models and data named as analyze names them ----------------------------------
+
+NAMED_FACTORIES = '''
+import torch
+from torch import nn
+
+
+def mlp(hidden=12):
+    return nn.Sequential(nn.Linear(6, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc(x) if x.sum() > 0 else -self.fc(x)
+
+
+def branchy():
+    return Branchy()
+'''
+
+
+def named_factory(folder) -> str:
+    """A factory file with ``mlp`` (6 -> hidden -> 3) and ``branchy`` (data-dependent control flow: untraceable)."""
+    path = folder / "nets.py"
+    path.write_text(NAMED_FACTORIES)
+    return str(path)
+
+
+def repeated_mlp() -> nn.Sequential:
+    """6 -> 12 -> 3 whose hidden units 6..11 repeat units 0..5: six units compute it exactly."""
+    g = seeded(20)
+    net = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3))
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
+        net[0].weight[6:], net[0].bias[6:] = net[0].weight[:6], net[0].bias[:6]
+    return net.eval()
+
+
+def labelled_file(folder, count: int = 300) -> tuple[str, torch.Tensor, torch.Tensor]:
+    from safetensors.torch import save_file
+
+    x, labels = torch.randn(count, 6, generator=seeded(21)), torch.randint(0, 3, (count,), generator=seeded(22))
+    path = folder / "data.safetensors"
+    save_file({"inputs": x, "labels": labels}, str(path))
+    return str(path), x, labels
+
+
+def test_held_out_examples_are_a_seeded_stratified_part_disjoint_from_the_calibration_ones() -> None:
+    from frivolous.compress.named import held_out_split
+
+    labels = torch.arange(100) % 4
+    fitted, judged = held_out_split(100, 20, labels, seed=3)
+    assert torch.bincount(labels[judged]).tolist() == [5, 5, 5, 5]
+    assert sorted(fitted.tolist() + judged.tolist()) == list(range(100))
+    again, other = held_out_split(100, 20, labels, seed=3)[1], held_out_split(100, 20, labels, seed=4)[1]
+    assert torch.equal(again, judged) and not torch.equal(other, judged)
+    fitted, judged = held_out_split(10, 3, None, seed=0)
+    assert len(judged) == 3 and sorted(fitted.tolist() + judged.tolist()) == list(range(10))
+
+
+def test_a_factory_model_with_weights_compresses_from_the_command_line_and_loads_back(tmp_path) -> None:
+    """The weights file, not the factory's own initialisation, is compressed (its repeated units fold
+    exactly); the folder rebuilds through the factory, only when asked to run it."""
+    from safetensors.torch import save_file
+    from typer.testing import CliRunner
+
+    from frivolous.cli import app
+    from frivolous.compress.saved import load_compressed
+
+    factory = named_factory(tmp_path)
+    net = repeated_mlp()
+    save_file(net.state_dict(), str(tmp_path / "weights.safetensors"))
+    data, x, labels = labelled_file(tmp_path)
+    out = tmp_path / "small"
+    done = CliRunner().invoke(app, ["compress", f"{factory}:mlp", "--model-arg", "hidden=12", "--weights",
+                                    str(tmp_path / "weights.safetensors"), "--data", data, "--units", "6",
+                                    "--examples", "200", "--held-out-examples", "100", "--out", str(out),
+                                    "--device", "cpu"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "fitted on 200 examples of data.safetensors, judged on 100 others" in done.output
+    assert "accuracy" in done.output and "agreement       1.0000 on 100 held-out examples" in done.output
+    description = json.loads((out / "compressed.json").read_text())
+    assert description["architecture"] == {"source": f"factory:{Path(factory).resolve()}:mlp",
+                                           "options": {"hidden": 12}}  # fmt: skip
+    assert (description["calibration_examples"], description["held_out_examples"]) == (200, 100)
+    assert description["accuracy_before"] == description["accuracy_after"] is not None
+    with pytest.raises(ValueError, match="run_factory=True"):
+        load_compressed(out)
+    small = load_compressed(out, run_factory=True)
+    assert (small[0].out_features, small[2].in_features) == (6, 6)
+    assert parameter_count(small) == description["params_after"] == parameter_count(net) - 6 * 6 - 6 - 3 * 6
+    same_outputs(small, net, x)
+
+
+def test_a_named_model_is_judged_on_the_held_out_examples_it_reports(tmp_path) -> None:
+    from frivolous.compress.named import compress_named, held_out_split
+
+    factory = named_factory(tmp_path)
+    data, x, labels = labelled_file(tmp_path)
+    torch.manual_seed(5)
+    named = compress_named(f"{factory}:mlp", data, options={"hidden": 16}, examples=200, held_out=100, ratio=3.0,
+                           seed=7, device="cpu")  # fmt: skip
+    result = named.result
+    fitted, judged = held_out_split(300, 100, labels, seed=7)
+    assert named.record["calibration_examples"] == len(fitted) == 200 and result.held_out_examples == 100
+    torch.manual_seed(5)
+    original = named_factory_model(factory, hidden=16)
+    assert agreement_by_hand(original, result.model, x[judged]) == pytest.approx(result.agreement)
+    with torch.no_grad():
+        accuracy = float((result.model(x[judged]).argmax(1) == labels[judged]).double().mean())
+    assert result.accuracy_after == pytest.approx(accuracy) and result.agreement < 1.0
+
+
+def named_factory_model(factory: str, **options) -> nn.Module:
+    from frivolous.sources import resolve_model
+
+    return resolve_model(f"{factory}:mlp", options=options).model.eval()
+
+
+def test_a_torchvision_model_compresses_and_rebuilds_without_its_weights(tmp_path) -> None:
+    from frivolous.compress.named import architecture_spec, compress_named
+    from frivolous.compress.saved import load_compressed, save_compressed
+
+    torch.manual_seed(0)
+    named = compress_named("torchvision:resnet18", "random:3,32,32", options={"num_classes": 10},
+                           units={"layer1.0.conv1": 8}, examples=24, held_out=8, device="cpu")  # fmt: skip
+    assert named.caution and "noise" in named.caution  # random inputs: the numbers describe the network on noise
+    assert named.result.accuracy_before is None  # and there are no labels to measure accuracy with
+    save_compressed(named.result, tmp_path / "small", named.architecture, named.record)
+    small = load_compressed(tmp_path / "small")
+    block = small.layer1[0]
+    assert block.conv1.out_channels == 8 == block.bn1.num_features == block.conv2.in_channels
+    x = torch.randn(4, 3, 32, 32, generator=seeded(23))
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), named.result.model.eval()(x))
+    assert parameter_count(small) == named.result.params_after < named.result.params_before
+    assert architecture_spec("torchvision:resnet18:IMAGENET1K_V1") == "torchvision:resnet18"
+    assert architecture_spec("timm:resnet50.a1_in1k:pretrained") == "timm:resnet50.a1_in1k"
+    assert architecture_spec("frivolous.zoo:create") == "factory:frivolous.zoo:create"
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["torchvison:resnet18", "--data", "random:3,32,32"], "unknown model scheme 'torchvison'"),
+    (["{factory}:mlp", "--data", "random:3,8,8"], "does not fit model"),
+    (["{factory}:branchy", "--data", "random:6"], "torch.fx cannot trace the model"),
+    (["{factory}:mlp"], "--data is required"),
+    (["{factory}:mlp", "--data", "random:6", "--stage", "init"], "--held-out and --stage are a run folder's"),
+    (["{factory}:nothing", "--data", "random:6"], "has no function 'nothing'"),
+    (["runs/no-such-run", "--data", "train"], "run folder runs/no-such-run does not exist"),
+], ids=["unknown model", "data that does not fit", "untraceable graph", "no data", "a run's option", "no factory",
+        "no run folder"])  # fmt: skip
+def test_bad_inputs_to_compress_are_one_line_and_status_2(tmp_path, arguments: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from frivolous.cli import app
+
+    factory = named_factory(tmp_path)
+    given = [a.format(factory=factory) for a in arguments]
+    done = CliRunner().invoke(app, ["compress", *given, "--out", str(tmp_path / "small"), "--device", "cpu"])
+    assert done.exit_code == 2, done.output
+    assert len(done.output.strip().splitlines()) == 1 and done.output.startswith("error: ") and message in done.output
+    assert not (tmp_path / "small").exists()

@@ -67,6 +67,15 @@ def test_teacher_is_seeded() -> None:
     assert not torch.equal(a.train.inputs, a.test.inputs[:200])
 
 
+def test_teacher_labels_in_chunks_as_in_one_product() -> None:
+    from frivolous.data.teacher import CHUNK, Teacher
+
+    teacher = Teacher(20, torch.Generator().manual_seed(3))
+    inputs = torch.randn(2 * CHUNK + 5, 20, generator=torch.Generator().manual_seed(4))
+    whole = (torch.relu(inputs.double() @ teacher.hidden.T) @ teacher.out.T).argmax(dim=1)
+    assert torch.equal(teacher(inputs), whole) and 0 < int(whole.sum()) < len(whole)
+
+
 def test_teacher_refuses_an_unbalanceable_training_set() -> None:
     with pytest.raises(ValueError, match="n_train=3 cannot be balanced"):
         data.load("teacher", n_train=3)
@@ -401,7 +410,7 @@ def test_stratified_sample_takes_each_class_in_proportion() -> None:
 def test_a_measured_part_of_a_sorted_image_folder_covers_every_class(tmp_path: Path) -> None:
     from PIL import Image
 
-    from frivolous.experiments.run import _examples
+    from frivolous.experiments.run import measured_examples
 
     classes = [f"n{i:08d}" for i in range(10)]
     for split, count in (("train", 1), ("val", 10)):
@@ -411,7 +420,7 @@ def test_a_measured_part_of_a_sorted_image_folder_covers_every_class(tmp_path: P
                 Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / split / cls / f"{i}.png")
     test = data.load("imagenet", root=tmp_path, image_size=8).test
     assert split_labels(test).tolist() == sorted(split_labels(test).tolist())  # an ImageFolder is class-sorted
-    labels = torch.cat([y for _, y in _examples(test, 10, seed=0)])
+    labels = torch.cat([y for _, y in measured_examples(test, 10, seed=0)])
     assert sorted(labels.tolist()) == list(range(10))  # a prefix would be class 0 alone
     subset = torch.utils.data.Subset(test, [5, 15, 95])
     assert split_labels(subset).tolist() == [0, 1, 9]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -50,11 +51,6 @@ class DiesOnce(Task):
         return super().execute()
 
 
-def test_ray_gives_the_in_process_table(in_process: Path, tmp_path: Path) -> None:
-    run_sweep(SweepSpec.from_dict(TINY_SWEEP), tmp_path, executor=RayExecutor(local_cpus=2), device="cpu", progress=False)
-    same_tables(in_process, tmp_path)
-
-
 def test_ray_retries_a_killed_worker(tmp_path: Path) -> None:
     import ray.cloudpickle
 
@@ -67,7 +63,9 @@ def test_ray_retries_a_killed_worker(tmp_path: Path) -> None:
     assert RunLayout.of(spec, tmp_path / "runs").record.is_file()
 
 
-def test_ray_records_a_failing_run_and_completes_the_rest(tmp_path: Path) -> None:
+def test_ray_gives_the_in_process_numbers_and_records_a_failing_run(in_process: Path, tmp_path: Path) -> None:
+    """One Ray instance (its start is most of the cost) for both: the fine
+    runs are the in-process sweep's runs, measured to the same numbers."""
     sweep = SweepSpec.from_dict({**TINY_SWEEP, "variants": {"fine": {}, "broken": {"data.n_train": 3}}})
     summary = run_sweep(sweep, tmp_path, executor=RayExecutor(local_cpus=2), device="cpu", progress=False)
     assert (summary.done, summary.failed) == (4, 4)
@@ -75,6 +73,11 @@ def test_ray_records_a_failing_run_and_completes_the_rest(tmp_path: Path) -> Non
     assert runs.loc[runs["status"] == "failed", "error"].str.contains("n_train=3").all()
     failure = read_json(next(tmp_path.glob("runs/*/failed.json")))
     assert "Traceback" in failure["traceback"]
+    for kind, key in (("runs", ["run_id"]), ("layers", ["run_id", "stage", "layer"])):
+        ours = load_results(tmp_path, kind).dropna(subset=["auc"]).set_index(key).sort_index()
+        theirs = load_results(in_process, kind).set_index(key).sort_index()
+        numbers = ["auc", "similarity", *(["test_accuracy", "params"] if kind == "runs" else [])]
+        pd.testing.assert_frame_equal(ours[numbers], theirs[numbers], check_dtype=False)  # NaN rows made it float
 
 
 DASHBOARD_PORT, LOOPBACK = 8265, "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
@@ -131,10 +134,9 @@ def test_preempted_slurm_job_resumes_from_its_checkpoint(tmp_path: Path) -> None
     job = executor.submit(_job_class(submitit)(), Task(spec.to_yaml(), str(tmp_path / "runs"), "cpu"))
     import time
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if layout.last_state.is_file() and read_json(layout.last_state)["epoch"] >= 3:
-            break
+    deadline = time.monotonic() + 600  # a bound on a hang only: a loaded machine starts the job slowly
+    while not (layout.last_state.is_file() and read_json(layout.last_state)["epoch"] >= 3):
+        assert time.monotonic() < deadline and not job.done(), "the job never reached epoch 3"
         time.sleep(0.05)
     job._interrupt()  # what Slurm's preemption signal does: checkpoint() and requeue
     outcome = job.result()

@@ -47,12 +47,15 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert not load_results(tmp_path, "curves").empty and not load_results(tmp_path, "histograms").empty
 
 
-def test_finished_runs_are_skipped(tmp_path: Path) -> None:
+def test_finished_runs_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run_sweep(tiny(), tmp_path, device="cpu", progress=False)
     records = sorted(tmp_path.glob("runs/*/record.json"))
     stamps = [p.stat().st_mtime_ns for p in records]
-    again = run_sweep(tiny(), tmp_path, device="cpu", progress=False)
+    capsys.readouterr()
+    again = run_sweep(tiny(), tmp_path, device="cpu")  # stderr is no terminal here: progress as plain lines
     assert again.skipped == 4 and [p.stat().st_mtime_ns for p in records] == stamps
+    log = capsys.readouterr().err
+    assert "\r" not in log and any(line.startswith("runs: 100%") and "4/4" in line for line in log.splitlines())
 
 
 def test_a_failing_run_does_not_stop_the_sweep(tmp_path: Path) -> None:

@@ -110,37 +110,82 @@ def measure_command(
 
 @app.command("compress")
 def compress_command(
-    run_dir: Path = typer.Argument(..., help="A trained run's folder (model sources such as torchvision:NAME: not yet)."),
+    model: str = typer.Argument(..., help="A trained run's folder, or a model as analyze names it: "
+                                "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], path/to/file.py:FUNCTION or "
+                                "package.module:FUNCTION."),
     out: Path = typer.Option(..., "--out", help="Folder for model.safetensors and compressed.json."),
     agreement: float = typer.Option(0.99, "--agreement", help="Top-1 agreement with the original to keep on the "
                                     "calibration data (the smallest network that keeps it is searched)."),
     units: int | None = typer.Option(None, "--units", min=1, help="Keep this many units in every compressible layer."),
     ratio: float | None = typer.Option(None, "--ratio", min=1.0, help="About this many times fewer parameters."),
-    data: str = typer.Option("train", "--data", help="The run's split to fit on: train, val or test."),
-    held_out: str = typer.Option("test", "--held-out", help="The run's split to judge on (never fitted): train, val "
-                                 "or test."),
-    examples: int = typer.Option(2000, "--examples", min=2, help="Calibration examples (class-stratified, seeded)."),
-    stage: str = typer.Option("trained", "--stage", help="trained, init or epoch-N."),
+    data: str | None = typer.Option(None, "--data", help="A run folder: its split to fit on, train (default), val or "
+                                    "test. Any other model: its data, as analyze names it (imagefolder:PATH, cifar10, "
+                                    "mnist1d, teacher, FILE.safetensors, FILE.npy, random:C,H,W, ...)."),
+    held_out: str | None = typer.Option(None, "--held-out", help="A run folder: its split to judge on (never fitted): "
+                                        "train, val or test (default test)."),
+    examples: int = typer.Option(2000, "--examples", min=2, help="Calibration examples (seeded; class-stratified "
+                                 "where the labels are known)."),
+    held_out_examples: int | None = typer.Option(None, "--held-out-examples", min=1, help="Examples to judge on, "
+                                                 "never fitted (default: a run's whole held-out split; for any other "
+                                                 "model 1000 of --data, apart from the calibration examples)."),
+    stage: str | None = typer.Option(None, "--stage", help="A run folder: trained (default), init or epoch-N."),
+    weights: Path | None = typer.Option(None, "--weights", help="Weights for the model: .safetensors (.pt/.pth only "
+                                        "through torch.load(weights_only=True))."),
+    model_args: list[str] | None = typer.Option(None, "--model-arg", help="KEY=VALUE for the model's builder or "
+                                                "factory, e.g. num_classes=10 (repeat)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seeds the examples drawn, the held-out part and the fit "
+                                    "(default 0; a run folder: its spec's seed)."),
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
 ) -> None:
-    """Compress a trained run into a smaller network (no gradient steps); write it and print before -> after."""
-    from frivolous.compress import CompressionError
-    from frivolous.compress.saved import save_compressed
-    from frivolous.experiments.compress_run import compress_run
-    from frivolous.experiments.spec import SpecError
+    """Compress a trained run or any model into a smaller network (no gradient steps); print before -> after.
 
+    A run folder is fitted on its train split, judged on its test split; any other model on disjoint parts of --data."""
+    from frivolous.analysis.options import parse_model_args
+    from frivolous.compress import CompressionError
+    from frivolous.compress.named import HELD_OUT_EXAMPLES, compress_named
+    from frivolous.compress.saved import save_compressed
+    from frivolous.experiments.compress_run import SPLITS, compress_run
+    from frivolous.experiments.spec import SpecError
+    from frivolous.sources import SourceError
+    from frivolous.sources.models import model_scheme
+
+    caution, described = "", ""
     try:
-        result, architecture = compress_run(run_dir, agreement=agreement, units=units, ratio=ratio, calibration=data,
-                                            held_out=held_out, examples=examples, stage=stage, device=device,
-                                            data_root=data_root)  # fmt: skip
-    except (SpecError, CompressionError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
+        scheme, argument = model_scheme(model)
+        if scheme == "run":
+            if weights is not None or model_args or seed is not None:
+                raise SourceError("a run folder is built and seeded by its own spec; drop --weights, --model-arg "
+                                  "and --seed")  # fmt: skip
+            if data is not None and data not in SPLITS:
+                raise SourceError(f"--data of a run folder is the split to fit on ({', '.join(SPLITS)}), got {data!r}")
+            result, architecture = compress_run(
+                Path(argument), agreement=agreement, units=units, ratio=ratio, calibration=data or "train",
+                held_out=held_out or "test", examples=examples, held_out_examples=held_out_examples,
+                stage=stage or "trained", device=device, data_root=data_root)  # fmt: skip
+            record = {"run": argument, "stage": stage or "trained"}
+        else:
+            if held_out is not None or stage is not None:
+                raise SourceError("--held-out and --stage are a run folder's; any other model is judged on "
+                                  "--held-out-examples examples of --data that the fit never sees")  # fmt: skip
+            named = compress_named(
+                model, data, weights=weights, options=parse_model_args(model_args or ()), examples=examples,
+                held_out=held_out_examples or HELD_OUT_EXAMPLES, agreement=agreement, units=units, ratio=ratio,
+                seed=seed or 0, device=device, data_root=data_root)  # fmt: skip
+            result, architecture, record, caution = named.result, named.architecture, named.record, named.caution
+            described = (f"fitted on {record['calibration_examples']} examples of {record['data']}, judged on "
+                         f"{result.held_out_examples} others")  # fmt: skip
+    except (SpecError, SourceError, CompressionError, ValueError) as error:
+        typer.echo(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", err=True)
         raise typer.Exit(2) from None
-    save_compressed(result, out, architecture, {"run": str(run_dir), "stage": stage})
+    save_compressed(result, out, architecture, record)
     console = Console(width=max(Console().width, 110))
+    if caution:
+        console.print(f"[bold yellow]warning[/]: {caution}", highlight=False)
     console.print(result.layers[["layer", "units_before", "units_after", "note"]].to_string(index=False),
                   highlight=False)  # fmt: skip
+    if described:
+        console.print(described, highlight=False)
     console.print(result.summary(), highlight=False)
     typer.echo(str(out))
 

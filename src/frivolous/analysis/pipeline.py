@@ -21,16 +21,13 @@ import torch
 
 from frivolous import __version__
 from frivolous.analysis import figures, report
-from frivolous.analysis.by_layer import in_memory, measure_by_layer, said_once
-from frivolous.analysis.features import features_first, features_last, probe_name
+from frivolous.analysis.by_layer import in_memory, measure_by_layer
 from frivolous.analysis.layout import AnalysisLayout
 from frivolous.analysis.table import layer_frame, width_metrics
-from frivolous.measure import MeasureResult, probes
+from frivolous.measure import MeasureResult
 from frivolous.measure.collapse import ONE_CLASS_SHARE
-from frivolous.measure.inputs import iter_inputs, resolve_device
-from frivolous.measure.probes import split_call
 from frivolous.sources.base import DataSource, ModelSource, SourceError
-from frivolous.sources.fit import TRIAL_EXAMPLES, check_fits
+from frivolous.sources.fit import check_fits
 
 
 MEAN_LABELS = {"auc": "AUC", "auc_std": "AUC, std over samplings", "similarity": "similarity",
@@ -84,11 +81,13 @@ def measure_source(
     progress: bool | None = None,
     **options: Any,
 ) -> Measured:
-    """Measure ``model`` on ``data``, layer by layer, features first where they come last.
+    """Measure ``model`` on ``data``, layer by layer.
 
     ``options`` are keyword arguments of :func:`frivolous.measure` (None: the
     model source's default, else frivolous.measure's own); ``layers`` None
-    likewise. Data in batches of different lengths is measured with channel units."""
+    likewise. A layer whose features are its last axis (a transformer's) has
+    them as its units, as :func:`frivolous.measure` detects. Data in batches
+    of different lengths is measured with channel units."""
     settings = dict(model.measure_defaults) | {key: value for key, value in options.items() if value is not None}
     own_layers = settings.pop("layers", None)
     if data.positions_vary:
@@ -98,15 +97,9 @@ def measure_source(
         settings["unit"] = "channel"
     data = replace(data, inputs=in_memory(data.inputs))
     check_fits(model, data, device)
-    with said_once():
-        names = probes(model.model, data.inputs, layers or own_layers, device=device)
-        first = next(iter_inputs(data.inputs, TRIAL_EXAMPLES, resolve_device(device)))
-        wrapped = features_last(model.model, names, first)
-        with features_first(model.model, wrapped):
-            measured = measure_by_layer(model.model, data.inputs, [probe_name(name, wrapped) for name in names],
-                                        device=device, progress=progress, **settings)  # fmt: skip
-    result = _named(measured, names)
-    table = layer_frame(result).assign(features_last=[split_call(name)[0] in wrapped for name in names])
+    result = measure_by_layer(model.model, data.inputs, layers or own_layers, device=device, progress=progress,
+                              **settings)  # fmt: skip
+    table = layer_frame(result)
     cautions = tuple(w for w in (data.meaningless, one_class_warning(result, model.categories),
                                  "every unit of every probed layer is dead: no correlation is defined"
                                  if result.all_dead else "") if w)  # fmt: skip
@@ -135,15 +128,6 @@ def write_analysis(measured: Measured, model: ModelSource, data: DataSource, out
     report.write_html(layout.report, title=f"frivolous analyze: {model.label}", warnings=list(measured.warnings),
                       summary=summary, table=table, figures=drawn, run=run)  # fmt: skip
     return layout
-
-
-def _named(result: MeasureResult, names: list[str]) -> MeasureResult:
-    """``result`` with its layers called ``names`` (the probes of wrapped modules renamed back)."""
-    layers = {}
-    for name, layer in zip(names, result.layers.values()):
-        curve = replace(layer.ablation, layer=name) if layer.ablation else None
-        layers[name] = replace(layer, name=name, ablation=curve)
-    return replace(result, layers=layers, settings=result.settings | {"layers": names})
 
 
 def one_class_warning(result: MeasureResult, categories: Sequence[str] = ()) -> str:

@@ -6,7 +6,9 @@ activation); ``units`` (of the ablation: elements or channels) and
 ``channels`` (of the correlations); ``auc`` and ``auc_std`` (over
 samplings); ``similarity`` (mean count of other units with |r| >= the
 threshold) and ``similarity_std`` (over units); ``similarity_fraction``
-(similarity / (channels - 1)); ``dead`` units. Then, where the measurement
+(similarity / (channels - 1)); ``dead`` units; ``features_last`` (the
+layer's units are its last axis, a transformer's features: ``shape`` lists
+them first, as measured). Then, where the measurement
 gives them, the effective-width metrics: ``prunable`` and ``non_prunable``
 units (at 0.8 agreement) and ``pca95``/``pca80`` principal components.
 """
@@ -34,7 +36,7 @@ def layer_frame(result: MeasureResult) -> pd.DataFrame:
             "units": layer.ablation.units if layer.ablation else math.nan, "channels": layer.channels,
             "auc": layer.auc, "auc_std": layer.auc_std, "similarity": layer.similarity,
             "similarity_std": layer.similarity_std, "similarity_fraction": layer.similarity_fraction,
-            "dead": layer.dead,
+            "dead": layer.dead, "features_last": layer.features_last,
         }  # fmt: skip
         row |= {metric: float(getattr(layer, metric)) for metric in WIDTH_METRICS if hasattr(layer, metric)}
         rows.append(row)
@@ -73,8 +75,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     shown["dead"] = frame["dead"]
     for metric in width_metrics(frame):
         shown[HEADINGS[metric]] = frame[metric].map(_number)
-    if "features_last" in frame:
-        shown["features"] = frame["features_last"].map({True: "last axis", False: "first axis"})
+    shown["features"] = frame["features_last"].map({True: "last axis", False: "first axis"})
     return shown
 
 

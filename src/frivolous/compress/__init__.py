@@ -10,7 +10,9 @@ who consumes each unit), :mod:`~frivolous.compress.folding` (the least
 squares), :mod:`~frivolous.compress.surgery` (smaller modules),
 :mod:`~frivolous.compress.costs` (parameters and multiply-adds),
 :mod:`~frivolous.compress.api` (the layer-by-layer driver and the search),
-:mod:`~frivolous.compress.saved` (a compressed zoo network on disk).
+:mod:`~frivolous.compress.saved` (a compressed network on disk),
+:mod:`~frivolous.compress.named` (a model and data named as ``frivolous
+analyze`` names them, compressed: ``frivolous compress MODEL --data ...``).
 """
 
 from frivolous.compress.api import Compressed, compress

@@ -411,7 +411,7 @@ def _check(agreement: float, units: Any, ratio: float | None, held_out_fraction:
         raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
 
 
-def _gather(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+def gather(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """All inputs of ``data`` in one tensor, and its labels if it has them."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, torch.Tensor) for d in data) and (
             len(data[0]) == len(data[1])):  # fmt: skip
@@ -432,9 +432,9 @@ def _gather(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def _split(data: Any, held_out: Any, fraction: float, seed: int
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
-    inputs, labels = _gather(data)
+    inputs, labels = gather(data)
     if held_out is not None:
-        held, held_labels = _gather(held_out)
+        held, held_labels = gather(held_out)
         calibration = inputs
     else:
         order = torch.randperm(len(inputs), generator=generator(seed, "compress", "held-out"))

@@ -1,11 +1,16 @@
-"""A compressed zoo network on disk, and back.
+"""A compressed network on disk, and back.
 
 A folder holds ``model.safetensors`` (the compressed weights) and
-``compressed.json``: the zoo family, width factor and options that rebuild
-the original architecture, the units kept per layer, and the numbers
-before -> after. :func:`load_compressed` builds the original architecture,
-shrinks its layers to the saved shapes (:func:`resize_like`) and loads the
-weights: no pickle, no code from the folder.
+``compressed.json``: what rebuilds the original architecture, the units
+kept per layer, and the numbers before -> after. The architecture is a zoo
+network (``{"family", "width_factor", "options"}``: a run folder's) or a
+model spec of :mod:`frivolous.sources` without its weights
+(``{"source": "torchvision:resnet18", "options": {...}}``: see
+:mod:`frivolous.compress.named`). :func:`load_compressed` builds the
+original architecture, shrinks its layers to the saved shapes
+(:func:`resize_like`) and loads the weights: no pickle. A factory
+(``file.py:build``) is code, named in ``compressed.json``: it is run only
+when the caller says it trusts it (``run_factory=True``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ DESCRIPTION = "compressed.json"
 def save_compressed(result: Compressed, folder: str | Path, architecture: dict[str, Any],
                     extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
     """Write ``result`` into ``folder``; ``architecture`` is ``{"family", "width_factor",
-    "options"}`` for :func:`frivolous.zoo.create` (``options`` include ``num_classes``)."""
+    "options"}`` for :func:`frivolous.zoo.create` (``options`` include ``num_classes``),
+    or ``{"source", "options"}`` for :func:`frivolous.sources.resolve_model`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
@@ -47,13 +53,30 @@ def save_compressed(result: Compressed, folder: str | Path, architecture: dict[s
     return folder
 
 
-def load_compressed(folder: str | Path) -> nn.Module:
-    """The compressed network saved in ``folder``, in eval mode."""
+def load_compressed(folder: str | Path, *, run_factory: bool = False) -> nn.Module:
+    """The compressed network saved in ``folder``, in eval mode. A network
+    whose architecture comes from a factory (your ``file.py:build``) is
+    rebuilt by calling it, which runs that code: only with ``run_factory=True``."""
     folder = Path(folder)
     if not (folder / DESCRIPTION).is_file() or not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} holds no compressed network ({DESCRIPTION} and {WEIGHTS})")
     architecture = json.loads((folder / DESCRIPTION).read_text())["architecture"]
-    model = zoo.create(architecture["family"], architecture["width_factor"], **architecture.get("options", {}))
+    model = _original(architecture, folder, run_factory)
     state = load_file(str(folder / WEIGHTS))
     resize_like(model, state).load_state_dict(state)
     return model.eval()
+
+
+def _original(architecture: dict[str, Any], folder: Path, run_factory: bool) -> nn.Module:
+    """The original (uncompressed) architecture, with whatever weights its builder gives it."""
+    options = architecture.get("options", {})
+    if "source" not in architecture:
+        return zoo.create(architecture["family"], architecture["width_factor"], **options)
+    from frivolous.sources import resolve_model  # imported here: only a named model needs the sources
+    from frivolous.sources.models import model_scheme
+
+    spec = architecture["source"]
+    if model_scheme(spec)[0] == "factory" and not run_factory:
+        raise ValueError(f"{folder} is rebuilt by calling the factory {spec} (code named in its {DESCRIPTION}); "
+                         "pass run_factory=True if you trust it")  # fmt: skip
+    return resolve_model(spec, options=options).model

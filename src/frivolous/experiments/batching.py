@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock, Timeout
 
 from frivolous.experiments import costs
+from frivolous.experiments.integrity import try_run_lock
 from frivolous.experiments.layout import RunLayout
 from frivolous.experiments.run import (FINISHED, Checkpoints, TrainOutcome, build_model, load_data, open_run,
                                        record_training, status)  # fmt: skip
@@ -158,13 +158,9 @@ def train_together(
 
 
 def _hold(layout: RunLayout, locks: ExitStack) -> bool:
-    """Take the run's lock (see :func:`~frivolous.experiments.integrity.run_lock`)
-    for the batch's lifetime, unless another process holds it."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(layout.lock)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    """Take the run's lock for the batch's lifetime, unless another process holds it."""
+    lock = try_run_lock(layout)
+    if lock is None:
         logging.getLogger(__name__).warning("%s: another process is completing this run; not batching it",
                                             layout.root)  # fmt: skip
         return False

@@ -33,6 +33,7 @@ def compress_run(
     calibration: str = "train",
     held_out: str = "test",
     examples: int | None = 2000,
+    held_out_examples: int | None = None,
     stage: str = "trained",
     device: str | torch.device = "auto",
     data_root: str | Path | None = None,
@@ -43,7 +44,8 @@ def compress_run(
 
     The fit and the search use ``examples`` examples (class-stratified, seeded
     by the run's seed; all if None) of the ``calibration`` split; agreement and
-    accuracy are measured on the whole ``held_out`` split, which they never see.
+    accuracy are measured on ``held_out_examples`` examples of the ``held_out``
+    split (stratified likewise; all if None), which they never see.
     Returns the result and the architecture that rebuilds the compressed model
     (:func:`frivolous.compress.saved.load_compressed`)."""
     for name, value in (("calibration", calibration), ("held_out", held_out)):
@@ -61,7 +63,7 @@ def compress_run(
     seed = stream_seed(spec.seed, "compress")
     fitted = _examples(splits[calibration], examples, seed)
     result = compress(model, fitted, agreement=agreement, units=units, ratio=ratio,
-                      held_out=_examples(splits[held_out], None, seed), device=device, seed=seed,
+                      held_out=_examples(splits[held_out], held_out_examples, seed), device=device, seed=seed,
                       progress=progress)  # fmt: skip
     options = dict(spec.model.options) | {"num_classes": bundle.num_classes}
     if spec.model.family == "mlp":

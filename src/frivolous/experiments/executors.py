@@ -21,7 +21,6 @@ from multiprocessing import get_context
 from typing import Any
 
 import torch
-import yaml
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,9 @@ class Task:
 
     def execute(self) -> dict[str, Any]:
         from frivolous.experiments.pipeline import attempt
-        from frivolous.experiments.spec import RunSpec
+        from frivolous.experiments.spec import RunSpec, parse_yaml
 
-        return attempt(RunSpec.from_dict(yaml.safe_load(self.spec)), self.root, self.device, self.data_root)
+        return attempt(RunSpec.from_dict(parse_yaml(self.spec)), self.root, self.device, self.data_root)
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,9 @@ class GroupTask:
 
     def execute(self) -> dict[str, Any]:
         from frivolous.experiments.batching import attempt_together
-        from frivolous.experiments.spec import RunSpec
+        from frivolous.experiments.spec import RunSpec, parse_yaml
 
-        specs = [RunSpec.from_dict(yaml.safe_load(spec)) for spec in self.specs]
+        specs = [RunSpec.from_dict(parse_yaml(spec)) for spec in self.specs]
         return attempt_together(specs, self.root, self.device, self.data_root)
 
 
@@ -159,9 +158,9 @@ def record_death(task: Task | GroupTask, error: str) -> dict[str, Any]:
 
     if isinstance(task, GroupTask):
         return {"ok": False, "runs": len(task.specs), "error": error, "traceback": ""}
-    from frivolous.experiments.spec import RunSpec
+    from frivolous.experiments.spec import RunSpec, parse_yaml
 
-    layout = RunLayout.of(RunSpec.from_dict(yaml.safe_load(task.spec)), task.root)
+    layout = RunLayout.of(RunSpec.from_dict(parse_yaml(task.spec)), task.root)
     failure = {"error": error, "traceback": ""}
     if layout.root.is_dir():
         write_json(layout.failure, failure)

@@ -105,15 +105,25 @@ def discard(layout: RunLayout, reason: str) -> None:
 def run_lock(layout: RunLayout) -> Iterator[None]:
     """Hold the run's lock for the body; if another process holds it, say so
     and wait until it is released (the holder finishes, fails or dies)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(layout.lock)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    lock = try_run_lock(layout)
+    if lock is None:
         logging.getLogger(__name__).warning(
             "%s: another process is completing this run (it holds %s); waiting for it", layout.root, layout.lock.name)
+        lock = FileLock(layout.lock)
         lock.acquire(poll_interval=WAIT_POLL)
     try:
         yield
     finally:
         lock.release()
+
+
+def try_run_lock(layout: RunLayout) -> FileLock | None:
+    """The run's lock, taken, or None at once if another process holds it
+    (a batch leaves such a run to its holder instead of waiting)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(layout.lock)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock

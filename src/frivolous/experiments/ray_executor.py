@@ -29,9 +29,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import yaml
-
 from frivolous.experiments.executors import Executor, Task, import_extra, record_death
+from frivolous.experiments.spec import parse_yaml
 
 RETRIES = 2
 """Times Ray re-runs a task whose worker process died."""
@@ -44,7 +43,7 @@ DEFAULT_RESOURCES: dict[str, tuple[float, float]] = {
 
 
 def _family(task: Task) -> str:
-    return yaml.safe_load(task.spec)["model"]["family"]
+    return parse_yaml(task.spec)["model"]["family"]
 
 
 class RayExecutor(Executor):
@@ -125,7 +124,7 @@ def _visible(outcome: dict[str, Any], task: Task) -> dict[str, Any]:
     from frivolous.experiments.layout import RunLayout
     from frivolous.experiments.spec import RunSpec
 
-    layout = RunLayout.of(RunSpec.from_dict(yaml.safe_load(task.spec)), task.root)
+    layout = RunLayout.of(RunSpec.from_dict(parse_yaml(task.spec)), task.root)
     if layout.record.is_file():
         return outcome
     return {"ok": False, "run_id": layout.root.name, "traceback": "",

@@ -99,12 +99,11 @@ class TrainOutcome:
 def prepare_folder(spec: RunSpec, root: str | Path) -> RunLayout:
     """Create the run folder with its spec, or check that an existing one holds this spec."""
     layout = RunLayout.of(spec, root)
-    text = spec.to_yaml()
     if layout.spec.is_file():
         if RunSpec.from_yaml(layout.spec) != spec:
             raise SpecError(f"{layout.root} holds a different spec than the one given (a hash collision?)")
     else:
-        write_atomically(layout.spec, text)
+        write_atomically(layout.spec, spec.to_yaml())
     return layout
 
 
@@ -263,7 +262,8 @@ def measure_run(
     if split is None:
         raise SpecError(f"data {spec.data.name!r} has no {options.split!r} split to measure on")
     result = measure(
-        model, _examples(split, options.max_examples, spec.seed), list(options.layers) if options.layers else None,
+        model, measured_examples(split, options.max_examples, spec.seed),
+        list(options.layers) if options.layers else None,
         levels=options.levels, samplings=options.samplings, unit=options.unit, threshold=options.threshold,
         max_samples=options.max_samples, device=device, seed=stream_seed(spec.seed, "measure"),
         dead=options.dead, progress=progress,
@@ -289,10 +289,11 @@ def measure_run(
     return result
 
 
-def _examples(split: Split, limit: int | None, seed: int) -> Any:
-    """The measured examples: all of ``split``, or a class-stratified sample
-    of ``limit`` of them drawn from ``seed`` (the same for every stage of a
-    run), never a prefix (see :mod:`frivolous.data.sampling`)."""
+def measured_examples(split: Split, limit: int | None, seed: int) -> Any:
+    """The examples a run is measured on: all of ``split``, or a
+    class-stratified sample of ``limit`` of them drawn from ``seed`` (the same
+    for every stage of a run), never a prefix (see :mod:`frivolous.data.sampling`);
+    ``frivolous analyze`` of a run folder draws the same."""
     if limit is not None and limit < len(split):
         chosen = stratified_sample(split_labels(split), limit, generator(seed, "measure", "examples"))
         if isinstance(split, TensorSplit):

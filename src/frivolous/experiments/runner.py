@@ -12,12 +12,13 @@ A sweep's folder::
 
 from __future__ import annotations
 
+import io
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from tqdm.auto import tqdm
@@ -29,6 +30,9 @@ from frivolous.experiments.pipeline import complete
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.measure.inputs import resolve_device
 from frivolous.results.table import collect, save
+
+LOG_EVERY = 60.0
+"""Seconds between progress lines where stderr is not a terminal."""
 
 SWEEP_SPEC, SWEEP_INFO, RUNS = "sweep.yaml", "sweep.json", "runs"
 
@@ -92,20 +96,23 @@ def run_sweep(
     tasks = [Task(p.spec.to_yaml(), root, device, data) for p in todo]
     batches = plan([p.spec for p in todo], setting, parallel=executor.jobs) if executor.batches else []
     failed = 0
-    bar = tqdm(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
-               disable=None if progress is None else not progress)  # fmt: skip
+    bar = progress_bar(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
+                       progress=progress)  # fmt: skip
     try:
         groups = [GroupTask(tuple(spec.to_yaml() for spec in batch), root, device, data) for batch in batches]
+        if groups:
+            bar.set_postfix(trained=f"0/{len(groups)} batches")
         for done, outcome in enumerate(executor.map(groups), start=1):
-            bar.set_postfix(trained=f"{done}/{len(groups)} batches")
+            bar.set_postfix(trained=f"{done}/{len(groups)} batches", refresh=False)
+            bar.update(0)
             if not outcome["ok"]:
                 bar.write(f"a batch of {outcome['runs']} runs failed ({outcome['error']}); they train alone")
         for outcome in executor.map(tasks):
-            bar.update(1)
             if not outcome["ok"]:
                 failed += 1
                 bar.write(f"run {outcome['run_id']} failed: {outcome['error']}")
-            bar.set_postfix(failed=failed)
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update(1)
     finally:
         bar.close()
         tables = collect(sweep, runs_root, preset)
@@ -118,6 +125,30 @@ def run_sweep(
     return SweepSummary(out, len(planned), int((status == "done").sum()), int((status == "failed").sum()),
                         len(planned) - len(todo), time.perf_counter() - started,
                         int((status == "diverged").sum()))  # fmt: skip
+
+
+class _Lines(io.TextIOBase):
+    """A stream that turns a progress bar's redrawn line into one plain line
+    per redraw, for a log file (``nohup frivolous reproduce ... > log``)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if line := text.replace("\r", "").strip():
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        return len(text)
+
+
+def progress_bar(*, progress: bool | None, **options: Any) -> tqdm:
+    """A tqdm bar: redrawn in place on a terminal; where stderr is not one
+    (a background job's log) and ``progress`` is None, a plain line at most
+    every :data:`LOG_EVERY` seconds, so that hours of work still show how far
+    they got; none when ``progress`` is False."""
+    if progress is None and not sys.stderr.isatty():
+        return tqdm(**options, file=_Lines(sys.stderr), mininterval=LOG_EVERY, maxinterval=LOG_EVERY, ascii=True)
+    return tqdm(**options, disable=not progress if progress is not None else None)
 
 
 def _info(out: Path, preset: str, scale: str, device: str, total: int) -> dict[str, Any]:

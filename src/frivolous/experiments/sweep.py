@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from frivolous.experiments.spec import RunSpec, SpecError, describe, read_mapping
+from frivolous.experiments.spec import RunSpec, SpecError, describe, dump_yaml, read_mapping
 
 SECTIONS = ("model", "data", "train", "measure")
 WIDTH = "model.width_factor"
@@ -118,7 +117,7 @@ class SweepSpec(BaseModel):
         return cls.from_dict(read_mapping(path, "sweep spec", holding))
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+        return dump_yaml(self.model_dump(mode="json", exclude_defaults=True))
 
     @property
     def varied(self) -> list[str]:

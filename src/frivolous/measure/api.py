@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from frivolous.measure.engine import CHECK_EXAMPLES, Settings, _prepare, run
+from frivolous.measure.axes import FeaturesLast, features_last_option
+from frivolous.measure.engine import CHECK_EXAMPLES, Settings, prepare, run
 from frivolous.measure.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measure.masks import UNITS, Unit, resolve_levels
 from frivolous.measure.repetition import DEAD_MODES, DeadMode
@@ -35,6 +36,7 @@ def measure(
     all_layers: bool = True,
     max_memory: int | None = None,
     progress: bool | None = None,
+    features_last: FeaturesLast = None,
 ) -> MeasureResult:
     """Measure how removable and how repeated the units of ``model`` are.
 
@@ -71,8 +73,22 @@ def measure(
         max_memory: bytes of activations one batched re-run may use (default:
             1 GiB on CPU, a quarter of free memory on CUDA).
         progress: show progress bars (default: when attached to a terminal).
+        features_last: which probed layers hold their units in the last axis
+            rather than the first after the batch. A transformer's hidden
+            activations are ``(batch, tokens, features)``: read as they come,
+            its token positions would be the units. A features-last layer is
+            measured as ``activation.movedim(-1, 1)``: its features are the
+            units (a channel unit zeroes one feature at every token), every
+            (example, token) pair is a sample, and its result's ``shape``
+            lists the features first. None (default) detects them from what
+            made each probe's value (``nn.Linear``, ``LayerNorm``, embeddings,
+            attention, and what follows from them elementwise: see
+            :mod:`frivolous.measure.axes`); True or False says it of every
+            probed layer; layer names list exactly the features-last layers
+            (names of layers that are not probed are allowed).
     """
-    settings = _settings(levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory)
+    settings = _settings(levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory,
+                         features_last=features_last)  # fmt: skip
     return run(model, data, layers, settings, device=resolve_device(device), batch_size=_batch(batch_size),
                progress=progress)  # fmt: skip
 
@@ -90,11 +106,13 @@ def ablation_curve(
     device: str | torch.device = "auto",
     max_memory: int | None = None,
     progress: bool | None = None,
+    features_last: FeaturesLast = None,
 ) -> AblationCurve:
     """The random-ablation curve of one layer (see :func:`measure` for the arguments)."""
     if not isinstance(layer, str):
         raise TypeError(f"layer must be one layer name, got {type(layer).__name__}")
-    settings = _settings(levels, samplings, unit, seed, 0.5, 2, "exclude", False, max_memory, repetition=False)
+    settings = _settings(levels, samplings, unit, seed, 0.5, 2, "exclude", False, max_memory, repetition=False,
+                         features_last=features_last)  # fmt: skip
     result = run(model, data, [layer], settings, device=resolve_device(device), batch_size=_batch(batch_size),
                  progress=progress)  # fmt: skip
     curve = next(iter(result.layers.values())).ablation
@@ -118,7 +136,7 @@ def probes(
         first = next(iter_inputs(data, CHECK_EXAMPLES, target), None)
         if first is None:
             raise ValueError("data is empty: it holds no examples to measure on")
-        _, names, _ = _prepare(model, first, layers)
+        _, names, _ = prepare(model, first, layers)
     return names
 
 
@@ -133,6 +151,7 @@ def _settings(
     all_layers: bool,
     max_memory: int | None,
     repetition: bool = True,
+    features_last: FeaturesLast = None,
 ) -> Settings:
     check_positive("samplings", samplings)
     check_choice("unit", unit, UNITS)
@@ -154,6 +173,7 @@ def _settings(
         repetition=repetition,
         all_layers=all_layers,
         max_memory=max_memory,
+        features_last=features_last_option(features_last),
     )
 
 

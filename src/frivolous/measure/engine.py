@@ -4,7 +4,9 @@ Per batch: one reference forward pass captures the predictions and the
 probed activations; the activations feed the row samplers of the
 repetition measurement; then, for each ablation curve, the batched masks
 are evaluated by re-running only what the ablation changes. Afterwards the
-sampled rows are correlated by blocks.
+sampled rows are correlated by blocks. A probe whose units are its last axis
+(a transformer's features) is sampled and masked through its units-first
+view (:mod:`frivolous.measure.axes`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from frivolous.measure.axes import features_last_probes, onto_activation, units_first
 from frivolous.measure.graph import GraphNetwork, TraceMismatch
 from frivolous.measure.hooks import HookNetwork
 from frivolous.measure.inputs import batch_count, evaluating, iter_inputs
@@ -52,6 +55,7 @@ class Settings:
     repetition: bool = True
     all_layers: bool = True
     max_memory: int | None = None
+    features_last: bool | tuple[str, ...] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -80,8 +84,10 @@ class _Curve:
         shapes: dict[str, tuple[int, ...]],
         settings: Settings,
         device: torch.device,
+        features_last: frozenset[str],
     ) -> None:
         self.name, self.layers, self.settings = name, layers, settings
+        self.features_last = features_last & set(layers)
         self.unit_shapes = {l: unit_shape(shapes[l], settings.unit) for l in layers}
         self.units = {l: count_units(shapes[l], settings.unit) for l in layers}
         counts = {l: removal_counts(settings.levels, self.units[l]) for l in layers}
@@ -116,6 +122,7 @@ class _Curve:
         for start in range(0, self.masks, chunk):
             stop = min(start + chunk, self.masks)
             keeps = {l: k[start:stop].view(stop - start, *self.unit_shapes[l]) for l, k in self.keeps.items()}
+            keeps = {l: onto_activation(k) if l in self.features_last else k for l, k in keeps.items()}
             labels = labels_of(network.ablate(capture, keeps)).view(stop - start, n)
             self.unchanged[start:stop] += (labels == reference).sum(1)
 
@@ -162,9 +169,12 @@ def _resolve_layers(network: ProbedNetwork, model: nn.Module, layers: Sequence[s
     return list(dict.fromkeys(resolve_name(name, network.names, network.multi_call) for name in names))
 
 
-def _prepare(
+def prepare(
     model: nn.Module, first: torch.Tensor, layers: Sequence[str] | None
 ) -> tuple[ProbedNetwork, list[str], Capture]:
+    """The model seen as a :class:`ProbedNetwork` (traced, else hooked; the
+    fast paths checked on ``first``), the resolved probe names, and the
+    capture of the batch ``first``. Warns of every fallback it takes."""
     network, trace_error = _build_network(model, first)
     if trace_error:
         warnings.warn(
@@ -176,7 +186,7 @@ def _prepare(
     names = _resolve_layers(network, model, layers)
     network.select(names)
     capture = network.capture(first)
-    _check_finite(capture)
+    _check_finite(capture.logits, capture.activations)
     try:
         notes = network.check(network.capture(first[:CHECK_EXAMPLES]))
     except TraceMismatch as error:
@@ -221,9 +231,10 @@ def run(
         first = next(batches, None)
         if first is None:
             raise ValueError("data is empty: it holds no examples to measure on")
-        network, names, first_capture = _prepare(model, first, layers)
-        shapes = {name: tuple(first_capture.activations[name].shape[1:]) for name in names}
-        curves = _curves(network, names, shapes, settings, device)
+        network, names, first_capture = prepare(model, first, layers)
+        last = features_last_probes(network, first, first_capture.activations, settings.features_last)
+        shapes = {name: tuple(value.shape[1:]) for name, value in units_first(first_capture.activations, last).items()}
+        curves = _curves(network, names, shapes, settings, device, last)
         samplers = (
             {name: RowSampler(settings.max_samples, settings.samplings, settings.seed, name) for name in names}
             if settings.repetition
@@ -236,10 +247,11 @@ def run(
         bar = tqdm(captures, total=batch_count(data, batch_size), desc="measuring", unit="batch",
                    disable=None if progress is None else not progress, leave=False)  # fmt: skip
         for capture in bar:
-            _check_capture(capture, shapes, settings.unit)
+            activations = units_first(capture.activations, last)
+            _check_capture(capture.logits, activations, shapes, settings.unit)
             examples += capture.size
             for name, sampler in samplers.items():
-                sampler.add(capture.activations[name])
+                sampler.add(activations[name])
             reference = labels_of(capture.logits)
             for label, count in zip(*torch.unique(reference, return_counts=True)):
                 predicted[int(label)] = predicted.get(int(label), 0) + int(count)
@@ -252,7 +264,8 @@ def run(
     by_layer = {c.name: c.result() for c in curves if c.name != ALL_LAYERS}
     joint = next((c.result() for c in curves if c.name == ALL_LAYERS), None)
     results = {
-        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ()), spectra.get(name, ()))
+        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ()), spectra.get(name, ()),
+                          features_last=name in last)
         for name in names
     }
     described = settings.describe() | {"mode": network.mode, "device": str(device), "layers": names}
@@ -262,29 +275,31 @@ def run(
 
 def _curves(
     network: ProbedNetwork, names: list[str], shapes: dict[str, tuple[int, ...]], settings: Settings,
-    device: torch.device,
+    device: torch.device, features_last: frozenset[str],
 ) -> list[_Curve]:  # fmt: skip
     if not settings.removability:
         return []
-    curves = [_Curve(name, [name], shapes, settings, device) for name in names]
+    curves = [_Curve(name, [name], shapes, settings, device, features_last) for name in names]
     if settings.all_layers and len(names) > 1:
-        curves.append(_Curve(ALL_LAYERS, names, shapes, settings, device))
+        curves.append(_Curve(ALL_LAYERS, names, shapes, settings, device, features_last))
     return curves
 
 
-def _check_finite(capture: Capture) -> None:
-    check_finite(capture.logits, "the model's outputs")
-    for name, value in capture.activations.items():
+def _check_finite(logits: torch.Tensor, activations: dict[str, torch.Tensor]) -> None:
+    check_finite(logits, "the model's outputs")
+    for name, value in activations.items():
         check_finite(value, f"the activations of layer {name!r}")
 
 
-def _check_capture(capture: Capture, shapes: dict[str, tuple[int, ...]], unit: str) -> None:
-    """Every batch's activations have the first batch's shape; with channel units
-    only the channels must agree, so that batches of different lengths (token
-    sequences grouped by length, with no padding) can be measured: a channel's
-    mask and its samples do not depend on the number of positions."""
-    _check_finite(capture)
-    for name, value in capture.activations.items():
+def _check_capture(logits: torch.Tensor, activations: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]],
+                   unit: str) -> None:  # fmt: skip
+    """Every batch's activations (units first) have the first batch's shape;
+    with channel units only the channels must agree, so that batches of
+    different lengths (token sequences grouped by length, with no padding)
+    can be measured: a channel's mask and its samples do not depend on the
+    number of positions."""
+    _check_finite(logits, activations)
+    for name, value in activations.items():
         shape, first = tuple(value.shape[1:]), shapes[name]
         if shape != first and not (unit == "channel" and len(shape) == len(first) and shape[:1] == first[:1]):
             raise ValueError(

@@ -37,11 +37,13 @@ def ablation_curves(
     seed: int = 0,
     layer_name: str | None = None,
     call: int = 0,
+    features_last: bool = False,
 ) -> np.ndarray:
     """``samplings x levels`` fractions of unchanged labels, one full forward
     pass per mask with a hook on the ``call``-th call of ``module_name``.
     ``layer_name`` is the probe name the masks are seeded with (default: the
-    module name)."""
+    module name). ``features_last``: the output's units are its last axis;
+    each mask is drawn for the output with that axis first, then moved back."""
     module = dict(model.named_modules())[module_name]
     fractions = resolve_levels(levels)
     model.eval()
@@ -51,15 +53,19 @@ def ablation_curves(
         handle = module.register_forward_hook(lambda _m, _a, out: shape.append(tuple(out.shape[1:])))
         model(inputs[:1])
         handle.remove()
-        shape = shape[call:]
-        units = count_units(shape[0], unit)
-        view = unit_shape(shape[0], unit)
+        example_shape = shape[call]
+        if features_last:
+            example_shape = (example_shape[-1], *example_shape[:-1])
+        units = count_units(example_shape, unit)
+        view = unit_shape(example_shape, unit)
         counts = removal_counts(fractions, units)
         curves = np.empty((samplings, len(fractions)))
         for s in range(samplings):
             permutation = unit_permutation(seed, layer_name or module_name, s, units)
             for i, removed in enumerate(counts):
                 keep = keep_mask(permutation, int(removed)).view(view).to(inputs.device)
+                if features_last:
+                    keep = keep.movedim(0, -1)
                 handle = module.register_forward_hook(_mask_call(keep, call))
                 try:
                     labels = labels_of(logits_of(model(inputs)))

@@ -106,9 +106,13 @@ class AblationCurve:
 class LayerResult:
     """Both measurements of one probed layer.
 
-    ``shape`` is one example's activation shape. ``ablation`` is None when
-    removability was not measured; ``similarities`` holds one result per
-    sampling (empty when repetition was not measured)."""
+    ``shape`` is one example's activation shape as measured, units first.
+    ``ablation`` is None when removability was not measured; ``similarities``
+    holds one result per sampling (empty when repetition was not measured).
+    ``features_last``: the activation holds its units in its last axis (a
+    transformer's ``(tokens, features)``), so ``shape`` is its shape with
+    that axis moved first (``(features, tokens)``): see
+    :mod:`frivolous.measure.axes`."""
 
     name: str
     shape: tuple[int, ...]
@@ -117,6 +121,7 @@ class LayerResult:
     spectra: tuple[np.ndarray, ...] = ()
     """Per sampling, the variances along the principal components of the
     similarity's samples, largest first (:mod:`frivolous.measure.pca`)."""
+    features_last: bool = False
 
     @property
     def channels(self) -> int:

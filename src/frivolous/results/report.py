@@ -15,7 +15,6 @@ per variant and width, and what was run (spec, versions, device, time).
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
@@ -25,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from frivolous.results.page import STYLE, html_figure, html_list, html_table
 from frivolous.results.table import DIVERGED, DONE, FAILED
 from frivolous.results.verdicts import (
     BEYOND, CONTROLLED, EFFECTIVE, KEYS, LABELS, RULE, SLOWER, describe_runs, describe_trend, lost_groups, margins,
@@ -290,21 +290,6 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } th.group { text-align: center; } td.verdict { white-space: nowrap; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; flex: 1 1 480px; max-width: 540px; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
-.wide { overflow-x: auto; } details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
-.legend, .flagged { color: #444; font-size: 0.9em; }
-.rises, .holds { color: #1a7f37; font-weight: 600; } .falls, .fails { color: #b42318; font-weight: 600; }
-.flat { color: #1f4e99; } .inconclusive { color: #777; font-style: italic; }
-"""
-
-
 def write_html(inputs: ReportInputs, path: Path) -> None:
     marks = flagged(inputs.runs)
     layers = layer_table(inputs.layer_verdicts)
@@ -317,42 +302,30 @@ def write_html(inputs: ReportInputs, path: Path) -> None:
     if len(inputs.verdicts):
         parts += ["<details id='details'><summary>How the verdicts were reached</summary>",
                   f"<p>{html.escape(RULE)}</p>",
-                  "<p>Equivalence margins:</p>", _html_list(margin_notes(inputs.verdicts)), "<p>Per variant:</p>",
-                  _html_list([f"<b>{html.escape(label)}</b>: {html.escape(sentence)}{_html_list(trends)}"
+                  "<p>Equivalence margins:</p>", html_list(margin_notes(inputs.verdicts)), "<p>Per variant:</p>",
+                  html_list([f"<b>{html.escape(label)}</b>: {html.escape(sentence)}{html_list(trends)}"
                               for label, sentence, trends in _explained(inputs.verdicts)], escape=False),
                   f"<p>{BASELINE}:</p>",
-                  _html_list([f"<b>{html.escape(label)}</b>: {html.escape(slopes)}"
+                  html_list([f"<b>{html.escape(label)}</b>: {html.escape(slopes)}"
                               for label, slopes in _init_slopes(inputs.verdicts)], escape=False),
                   "</details>"]  # fmt: skip
     if len(layers):
         parts += ["<details id='layers'><summary>Per-layer trends</summary><p>Each layer's trend with width (slope "
                   "per doubling in brackets); Holm's correction spans every layer and variant.</p>",
-                  _html_table(layers, highlight=True), "</details>"]  # fmt: skip
+                  html_table(layers, cell_class=_verdict_class), "</details>"]  # fmt: skip
     parts.append("<h2>Figures</h2><div class='figures'>")
-    for figure in inputs.figures:
-        data = base64.b64encode(figure.read_bytes()).decode()
-        parts.append(
-            f"<figure><img alt='{html.escape(figure.stem)}' src='data:image/png;base64,{data}' "
-            "onload=\"this.dataset.loaded='1'\" onerror=\"this.dataset.broken='1'\">"
-            f"<figcaption>{html.escape(figure.stem)}</figcaption></figure>"
-        )
+    parts += [html_figure(figure) for figure in inputs.figures]
     parts += ["</div><h2 id='flagged'>Flagged runs</h2>", f"<p>{html.escape(marks.summary())}.</p>"]
     for heading, explanation, table in marks.sections():
         parts += [f"<h3>{html.escape(heading)} ({len(table)})</h3><p>{html.escape(explanation)}</p>",
-                  _html_table(table) if len(table) else "<p>None.</p>"]  # fmt: skip
+                  html_table(table) if len(table) else "<p>None.</p>"]  # fmt: skip
     parts += ["<h2>Means per width</h2><p>Kept, finished, non-collapsed runs; mean ± std over replicates.</p>",
-              _html_table(means_by_width(inputs.runs)), "<h2>What was run</h2>",
-              _html_list([f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in _what_was_run(inputs)],
+              html_table(means_by_width(inputs.runs)), "<h2>What was run</h2>",
+              html_list([f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in _what_was_run(inputs)],
                          escape=False),
               f"<details><summary>Sweep spec</summary><pre>{html.escape(inputs.sweep_yaml)}</pre></details>",
               "</body></html>"]  # fmt: skip
     path.write_text("\n".join(parts))
-
-
-def _html_list(items: list[str], escape: bool = True) -> str:
-    if not items:
-        return ""
-    return "<ul>" + "".join(f"<li>{html.escape(item) if escape else item}</li>" for item in items) + "</ul>"
 
 
 def _verdict_html(table: pd.DataFrame) -> str:
@@ -365,22 +338,12 @@ def _verdict_html(table: pd.DataFrame) -> str:
         f"<th class='group' colspan='{len(CONTROLLED_COLUMNS)}'>controlled (beyond initialisation)</th></tr>"
     )
     head = "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns[2:]) + "</tr>"
-    return _html_table(table, highlight=True, head=groups + head)
+    return html_table(table, head=groups + head, cell_class=_verdict_class)
 
 
-def _html_table(table: pd.DataFrame, highlight: bool = False, head: str | None = None) -> str:
-    if table.empty:
-        return "<p>(no rows)</p>"
-    head = head or "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns) + "</tr>"
-    rows = []
-    for row in table.itertuples(index=False):
-        cells = []
-        for value in row:
-            word = str(value).split(" ")[1] if highlight and str(value)[:1] in SYMBOLS.values() else ""
-            css = f" class='verdict {word}'" if word else ""
-            cells.append(f"<td{css}>{html.escape(str(value))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<div class='wide'><table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+def _verdict_class(text: str) -> str:
+    """``"verdict rises"`` for a verdict cell such as ``"↑ rises"`` (coloured by :data:`STYLE`), else ""."""
+    return f"verdict {text.split(' ')[1]}" if text[:1] in SYMBOLS.values() else ""
 
 
 def write_report(inputs: ReportInputs, folder: Path) -> tuple[Path, Path]:

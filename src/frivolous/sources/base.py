@@ -39,7 +39,9 @@ class DataSource:
     measured on these examples mean nothing ("" when they do), for the top of
     the report. ``positions_vary``: the batches differ in length (token
     sequences grouped by length, so that none is padded), which only channel
-    units can measure."""
+    units can measure. ``labels``: the class of each example of a tensor of
+    ``inputs``, when the source knows them (a DataLoader yields its own);
+    measuring never reads them, ``frivolous compress`` reports accuracy with them."""
 
     inputs: Any
     label: str
@@ -47,6 +49,7 @@ class DataSource:
     examples: int
     meaningless: str = ""
     positions_vary: bool = False
+    labels: Any = None
 
 
 @dataclass(frozen=True)

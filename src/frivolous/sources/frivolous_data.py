@@ -33,10 +33,11 @@ def resolver(name: str):
             raise SourceError(f"data {name}: {one_line(error).partition(': ')[2]}") from None
         split = bundle.test
         assert isinstance(split, TensorSplit)
-        inputs = tensor_examples(split.inputs, request.examples, split.labels, request.seed)
+        inputs, labels = tensor_examples(split.inputs, request.examples, split.labels, request.seed)
         shown = ",".join(f"{k}={v}" for k, v in options.items() if k != "root")
         return DataSource(inputs=inputs, label=name + (f":{shown}" if shown else ""),
                           description=f"{len(inputs)} of the {len(split)} test examples of {name}"
-                                      + (f" ({shown})" if shown else ""), examples=len(inputs))  # fmt: skip
+                                      + (f" ({shown})" if shown else ""), examples=len(inputs),
+                          labels=labels)  # fmt: skip
 
     return resolve

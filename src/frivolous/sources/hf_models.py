@@ -14,9 +14,10 @@ or pixel values), logits out. A causal LM's prediction is the next token at
 every position, so its logits are flattened to one row per (example,
 position): removability counts the positions whose next token survives.
 The probed layers are the model's activation modules (the MLPs' GELU/SiLU);
-their features are their last axis, which ``frivolous analyze`` turns into
-the units (see :mod:`frivolous.analysis.features`). The tokenizer and the
-image processor come from the same folder, when it has them.
+their features are their last axis, which :func:`frivolous.measure`
+detects and measures as the units (see :mod:`frivolous.measure.axes`). The
+tokenizer and the image processor come from the same folder, when it has
+them.
 """
 
 from __future__ import annotations

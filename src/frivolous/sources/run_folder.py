@@ -46,7 +46,7 @@ def resolve(request: ModelRequest) -> ModelSource:
         if split is None:
             raise SourceError(f"data {spec.data.name!r} of run {folder} has no {options.split!r} split")
         limit = examples if examples is not None else options.max_examples
-        inputs = run._examples(split, limit, spec.seed)
+        inputs = run.measured_examples(split, limit, spec.seed)
         count = min(limit, len(split)) if limit is not None else len(split)
         return DataSource(inputs=inputs, label=f"{spec.data.name} ({options.split} split of the run)",
                           description=f"{count} examples of the {options.split} split of {spec.data.name}, "

@@ -31,9 +31,13 @@ def chosen(total: int, wanted: int | None, labels: torch.Tensor | None, seed: in
     return torch.randperm(total, generator=rng)[:wanted].sort().values
 
 
-def tensor_examples(inputs: torch.Tensor, wanted: int | None, labels: torch.Tensor | None, seed: int) -> torch.Tensor:
+def tensor_examples(inputs: torch.Tensor, wanted: int | None, labels: torch.Tensor | None,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """The chosen inputs, and their labels (None if ``labels`` is)."""
     index = chosen(len(inputs), wanted, labels, seed)
-    return inputs if index is None else inputs[index]
+    if index is None:
+        return inputs, labels
+    return inputs[index], None if labels is None else labels[index]
 
 
 def dataset_examples(dataset: Dataset, wanted: int | None, labels: torch.Tensor | None, seed: int) -> DataLoader:

@@ -2,8 +2,9 @@
 
 A ``.safetensors`` file holds the inputs under ``inputs`` (or as its only
 tensor) and, optionally, class labels under ``labels`` (used only to draw a
-class-stratified sample); a ``.npy`` file is the array of inputs, read with
-``allow_pickle=False``. Floating-point inputs become float32.
+class-stratified sample, and by ``frivolous compress`` to report accuracy);
+a ``.npy`` file is the array of inputs, read with ``allow_pickle=False``.
+Floating-point inputs become float32.
 
 ``random:C,H,W`` (or ``random`` for the model's own input shape) is standard
 normal noise drawn from the seed: a smoke test of the pipeline, whose
@@ -40,9 +41,10 @@ def resolve_file(request: DataRequest) -> DataSource:
         raise SourceError(f"data file {path}: {len(inputs)} inputs but {len(labels)} labels")
     if inputs.is_floating_point():
         inputs = inputs.float()
-    chosen = tensor_examples(inputs, request.examples, labels, request.seed)
+    chosen, chosen_labels = tensor_examples(inputs, request.examples, labels, request.seed)
     return DataSource(inputs=chosen, label=path.name, description=f"{len(chosen)} of the {len(inputs)} inputs "
-                      f"(each {'x'.join(map(str, inputs.shape[1:]))}) in {path}", examples=len(chosen))  # fmt: skip
+                      f"(each {'x'.join(map(str, inputs.shape[1:]))}) in {path}", examples=len(chosen),
+                      labels=chosen_labels)  # fmt: skip
 
 
 def _read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
