@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import nullcontext
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,11 +13,12 @@ from torch import nn
 
 import frivolous as fv
 from frivolous.constructions import duplicated, small_network
+from frivolous.measure import reference
 from frivolous.measure.graph import GraphNetwork
 from frivolous.measure.probes import split_call, unique_names
 from frivolous.zoo import create
 
-from conftest import FunctionalNet, ResidualBlockNet, conv_net
+from conftest import FunctionalNet, ResidualBlockNet, conv_net, seeded
 
 
 def test_names() -> None:
@@ -78,3 +83,64 @@ def test_a_module_returning_its_input_is_not_a_probe() -> None:
     assert "2" not in network.names and "1" in network.names
     with pytest.raises(ValueError, match="no layer named '2'"):
         fv.measure(model, torch.randn(10, 4), ["2"])
+
+
+class PositionBias(nn.Module):
+    """Conv -> ReLU on (batch, 4, 2, 4), plus a bias that an MLP with a ReLU and a
+    sigmoid computes from a fixed table of positions (Swin-V2's position-bias
+    MLP, in small), then a Linear head on the sum: the MLP's values have the
+    table's first axis (2), not the batch."""
+
+    def __init__(self, traceable: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.traceable = traceable
+        self.conv, self.act = nn.Conv2d(2, 4, 3, padding=1), nn.ReLU()
+        rows, columns = torch.meshgrid(torch.linspace(-1, 1, 2), torch.linspace(-1, 1, 4), indexing="ij")
+        self.register_buffer("positions", torch.stack([rows, columns], -1))  # (2, 4, 2)
+        self.bias_mlp = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4))
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.traceable and x.sum() > float("inf"):  # data-dependent: torch.fx cannot trace it
+            return x
+        bias = torch.sigmoid(self.bias_mlp(self.positions)).permute(2, 0, 1)  # (4, 2, 4)
+        return self.head((self.act(self.conv(x)) + bias).flatten(1))
+
+
+def test_values_of_parameters_alone_are_not_probed_by_default() -> None:
+    x = torch.randn(20, 2, 2, 4, generator=seeded(0))
+    assert GraphNetwork(PositionBias()).default_layers == ["act"]
+    expected = reference.ablation_curves(PositionBias(), x, "act", levels=3, samplings=2)
+    settings = dict(levels=3, samplings=2, max_samples=500)
+    named = fv.measure(PositionBias(), x, ["act"], **settings)
+    with pytest.warns(RuntimeWarning, match="forward hooks"):  # hooks see bias_mlp.1, of length 2 on 2 examples
+        hooked = fv.measure(PositionBias(traceable=False), x, **settings)
+    assert expected.min() < 1  # the ablations change predictions
+    for result in (fv.measure(PositionBias(), x, **settings), hooked, named):
+        assert list(result.layers) == ["act"]
+        np.testing.assert_array_equal(result.layers["act"].ablation.curves, expected)
+        for mine, theirs in zip(result.layers["act"].similarities, named.layers["act"].similarities):
+            np.testing.assert_array_equal(mine.counts, theirs.counts)
+    assert fv.probes(PositionBias(), x) == ["act"]
+
+
+@pytest.mark.parametrize(("traceable", "layer", "examples"), [
+    (True, "sigmoid(bias_mlp.2)", 20), (True, "bias_mlp.1", 2), (False, "bias_mlp.1", 20),
+])  # fmt: skip
+def test_naming_a_value_of_parameters_alone_says_why_it_cannot_be_probed(
+    traceable: bool, layer: str, examples: int
+) -> None:
+    """Also where its first axis has the batch's length (2): the graph knows it does not depend on the inputs."""
+    x = torch.randn(examples, 2, 2, 4, generator=seeded(0))
+    with nullcontext() if traceable else pytest.warns(RuntimeWarning, match="forward hooks"):
+        with pytest.raises(ValueError, match=rf"layer '{re.escape(layer)}' cannot be probed: .* does not hold one "
+                                             "row per example .* computed from the parameters alone"):  # fmt: skip
+            fv.measure(PositionBias(traceable), x, ["act", layer], samplings=1, levels=2)
+
+
+def test_a_model_declaring_a_value_of_parameters_alone_is_told_why_it_cannot_be_probed() -> None:
+    model = PositionBias()
+    model.frivolous_layers = ["act", "bias_mlp.1"]
+    with pytest.raises(ValueError, match="layer 'bias_mlp.1' cannot be probed"):
+        fv.probes(model, torch.randn(4, 2, 2, 4, generator=seeded(0)))

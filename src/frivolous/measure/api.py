@@ -51,8 +51,8 @@ def measure(
             ``model.named_modules()``, ``"name#k"`` for the k-th call of a
             module called several times, ``"fn(source)"`` for functional
             activations), or None for hidden activations after each
-            nonlinearity (never the logits), or the model's own
-            ``frivolous_layers``.
+            nonlinearity (never the logits, nor values computed from the
+            parameters alone), or the model's own ``frivolous_layers``.
         levels: number of evenly spaced ablation levels from 0 to 1, or the
             fractions themselves.
         samplings: random permutations of units (removability) and random

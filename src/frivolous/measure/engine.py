@@ -152,14 +152,16 @@ def _build_network(model: nn.Module, first: torch.Tensor) -> tuple[ProbedNetwork
         return HookNetwork(model, first[:2]), f"{type(error).__name__}: {error}"
 
 
-def _resolve_layers(network: ProbedNetwork, model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+def _resolve_layers(
+    network: ProbedNetwork, model: nn.Module, layers: Sequence[str] | None, left_out: Sequence[str] = ()
+) -> list[str]:
     if layers is None:
         declared = model_layers(model)
-        names = declared if declared is not None else network.default_layers
+        names = declared if declared is not None else [n for n in network.default_layers if n not in left_out]
         if not names:
             raise ValueError(
                 "nothing to probe: the model applies no activation function (ReLU, GELU, tanh, ...) "
-                "to a hidden layer; name the layers to probe with layers=[...]. "
+                "to a hidden layer computed from its inputs; name the layers to probe with layers=[...]. "
                 + describe_valid(network.names)
             )
     else:
@@ -183,21 +185,61 @@ def prepare(
             RuntimeWarning,
             stacklevel=4,
         )
-    names = _resolve_layers(network, model, layers)
-    network.select(names)
-    capture = network.capture(first)
-    _check_finite(capture.logits, capture.activations)
     try:
-        notes = network.check(network.capture(first[:CHECK_EXAMPLES]))
+        names, capture, check = _select(network, model, first, layers)
+        notes = network.check(check)
     except TraceMismatch as error:
         warnings.warn(f"{error}; measuring with forward hooks instead", RuntimeWarning, stacklevel=4)
         network = HookNetwork(model, first[:2])
-        names = _resolve_layers(network, model, layers)
-        network.select(names)
-        capture, notes = network.capture(first), []
+        names, capture, _ = _select(network, model, first, layers)
+        notes = []
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=4)
     return network, names, capture
+
+
+def _select(
+    network: ProbedNetwork, model: nn.Module, first: torch.Tensor, layers: Sequence[str] | None
+) -> tuple[list[str], Capture, Capture]:
+    """The resolved probes, selected in ``network``, with their captures of
+    ``first`` and of its first :data:`CHECK_EXAMPLES` examples.
+
+    Every probe must hold one row per example: masks and samples are drawn
+    along its first axis. A value computed from the parameters alone (the
+    sigmoid of Swin-V2's position-bias MLP, ``(heads, tokens, tokens)``) does
+    not: the automatic choice leaves it out, and naming it (in ``layers`` or
+    the model's ``frivolous_layers``) is an error that says so, rather than a
+    shape error, or worse a silently wrong curve, deep inside an ablation."""
+    names = _resolve_layers(network, model, layers)
+    network.select(names)
+    captures = network.capture(first), network.capture(first[:CHECK_EXAMPLES])
+    _check_finite(captures[0].logits, captures[0].activations)
+    unbatched = [name for name in names if not _holds_examples(network, name, captures)]
+    if not unbatched:
+        return names, *captures
+    if layers is not None or model_layers(model) is not None:
+        name, value = unbatched[0], captures[0].activations[unbatched[0]]
+        raise ValueError(
+            f"layer {name!r} cannot be probed: its value, of shape {tuple(value.shape)} on {len(first)} "
+            "examples, does not hold one row per example (it does not depend on the inputs: computed from the "
+            "parameters alone, as a position bias), so it has no per-example units to remove or correlate; "
+            "name layers computed from the inputs"
+        )
+    names = _resolve_layers(network, model, layers, left_out=unbatched)
+    network.select(names)
+    return names, network.capture(first), network.capture(first[:CHECK_EXAMPLES])
+
+
+def _holds_examples(network: ProbedNetwork, name: str, captures: Sequence[Capture]) -> bool:
+    """Whether probe ``name`` can depend on the inputs and its first axis is the
+    batch in every capture: the inputs' first axis (not the logits', which a
+    causal LM flattens to one row per position). The captures differ in length
+    when the first batch has more than :data:`CHECK_EXAMPLES` examples, which
+    catches a value whose first axis merely has the batch's length; the traced
+    graph knows what depends on the inputs whatever the lengths."""
+    return network.depends_on_inputs(name) and all(
+        c.activations[name].ndim > 0 and c.activations[name].shape[0] == len(c.inputs) for c in captures
+    )
 
 
 def _memory_budget(settings: Settings, device: torch.device) -> int:

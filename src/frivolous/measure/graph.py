@@ -121,8 +121,8 @@ class GraphNetwork(ProbedNetwork):
         activations = self._index_functional_activations()
         self.names = list(self._nodes)
         logit_side = self._logit_side()
-        self.default_layers = list(
-            dict.fromkeys(self._canonical[n] for n in activations if n not in logit_side)
+        self.default_layers = list(  # an activation of parameters only has no per-example units
+            dict.fromkeys(self._canonical[n] for n in activations if n not in logit_side and n in self._batch_nodes)
         )
         self._splits: dict[str, _Split] = {}
         self._full: dict[frozenset[str], fx.GraphModule] = {}
@@ -212,6 +212,9 @@ class GraphNetwork(ProbedNetwork):
             seen.add(node)
             stack.extend(u for u in node.users if u.op != "output")
         return seen
+
+    def depends_on_inputs(self, layer: str) -> bool:
+        return self._nodes[layer] in self._batch_nodes
 
     def affects_output(self, layer: str) -> bool:
         return self._nodes[layer] in self._logit_ancestors

@@ -45,7 +45,8 @@ class ProbedNetwork(ABC):
     names: list[str]
     """Every valid probe name, aliases included."""
     default_layers: list[str]
-    """The automatic choice of probes (hidden activations, never the logits)."""
+    """The automatic choice of probes (hidden activations, never the logits,
+    never a value computed from the parameters alone)."""
     multi_call: dict[str, int]
     """Modules called more than once per forward pass, with their call counts."""
 
@@ -67,6 +68,13 @@ class ProbedNetwork(ABC):
     def rerun_bytes(self, layers: list[str]) -> int | None:
         """Estimated activation bytes per example of one ablated re-run, or
         None if unknown; used to size batches of masks."""
+
+    def depends_on_inputs(self, layer: str) -> bool:
+        """Whether ``layer``'s value can depend on the input examples; False
+        for a value computed from the parameters alone (Swin-V2's position-bias
+        MLP), which has no per-example units. True where the network cannot
+        tell: the engine also checks that the value's first axis is the batch."""
+        return True
 
     def affects_output(self, layer: str) -> bool:
         """Whether removing units of ``layer`` can change the output at all."""

@@ -13,8 +13,11 @@ A *probe* is one activation tensor of a forward pass. Its name is
   (``"relu(fc1)"``), where ``source`` names what the function was applied to.
 
 The automatic choice (``layers=None``) follows the paper: hidden activations
-after the nonlinearity, never the logits. A model may instead list its own
-probes in an attribute ``frivolous_layers`` (the model zoo does).
+after the nonlinearity, never the logits. Never either a value computed from
+the parameters alone (the MLP that makes Swin-V2's position bias from a fixed
+table): its first axis is not the batch, so it has no per-example units, and
+naming one is an error. A model may instead list its own probes in an
+attribute ``frivolous_layers`` (the model zoo does).
 """
 
 from __future__ import annotations
