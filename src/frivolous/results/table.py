@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from frivolous.experiments.layout import RunLayout, read_json, write_atomically
 from frivolous.experiments.pipeline import stages
@@ -83,17 +85,16 @@ def collect(sweep: SweepSpec, runs_root: Path, preset: str = "") -> dict[str, pd
     varied = [c for c in sweep.varied if c in runs and c not in leading]
     runs = runs[leading + varied + sorted(set(runs) - set(leading) - set(varied))]
     tables = {"runs": runs}
-    for kind, frames in companions.items():
-        tables[kind] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for kind, frames in companions.items():  # one conversion to pandas, not one per file: 840 runs read in seconds
+        tables[kind] = pa.concat_tables(frames, promote_options="permissive").to_pandas() if frames else pd.DataFrame()
     tables["epochs"] = pd.DataFrame(epochs)
     return tables
 
 
-def _companion(layout: RunLayout, kind: str, stage: str) -> pd.DataFrame:
-    frame = pd.read_parquet(layout.measure_table(kind, stage))
-    frame.insert(0, "stage", stage)
-    frame.insert(0, "run_id", layout.root.name)
-    return frame
+def _companion(layout: RunLayout, kind: str, stage: str) -> pa.Table:
+    table = pq.read_table(layout.measure_table(kind, stage)).replace_schema_metadata(None)
+    table = table.add_column(0, "stage", pa.array([stage] * table.num_rows, pa.string()))
+    return table.add_column(0, "run_id", pa.array([layout.root.name] * table.num_rows, pa.string()))
 
 
 def _epoch(layout: RunLayout, stage: str) -> dict[str, Any]:
