@@ -470,3 +470,12 @@ def test_effective_width_growing_slower_than_width() -> None:
 def test_a_sweep_without_effective_width_cannot_tell() -> None:
     row = verdict(sweep(auc=0.05))
     assert row["effective_width_fraction_n"] == 0 and row["effective_width_slower"] == "inconclusive"
+
+
+def test_report_details_name_the_effective_width_only_where_it_was_measured() -> None:
+    from frivolous.results.report import _tested
+
+    assert "effective_width_fraction" not in _tested(verdict(sweep(auc=0.05)))
+    runs = sweep()
+    runs["effective_width_fraction"] = 0.8 - 0.1 * np.log2(runs["width_factor"])
+    assert _tested(verdict(runs))[-1] == "effective_width_fraction"

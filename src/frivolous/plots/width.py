@@ -25,24 +25,30 @@ ACCURACY = (("test_accuracy", "-", "test accuracy"), ("train_accuracy", ":", "tr
 INIT_STYLE = ("--", "at initialisation")
 TRAINED_STYLE = ("-", "trained")
 SPREAD = ("similarity", "similarity_fraction")
-"""Metrics drawn on a log axis when they span orders of magnitude (:func:`~frivolous.plots.style.spread_axis`)."""
+"""Metrics drawn on a log axis when they span orders of magnitude (:func:`~frivolous.plots.style.spread_axis`);
+never negative, so their error bars stop at 0."""
 
 
 Colours = Mapping[str, Any]
 """Series label -> colour, in the order the series are drawn and listed in the legend."""
 
 
-def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-") -> None:
+def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-",
+                floor: float | None = None) -> None:  # fmt: skip
     """One error-bar line per series of a :func:`~frivolous.plots.aggregate.by_width` table, in ``colours`` order.
 
     Series are nudged apart by :data:`~frivolous.plots.style.DODGE` so that
-    overlapping error bars stay distinguishable."""
+    overlapping error bars stay distinguishable. ``floor``: the least value
+    the metric can take (0 for a count); an error bar stops there rather than
+    draw values no run can have."""
     present = set(summary["series"])
     shown = [series for series in colours if series in present]
     for rank, series in enumerate(shown):
         points = summary[summary["series"] == series].sort_values("width_factor")
         x = points["width_factor"] * style.dodge(rank, len(shown))
-        ax.errorbar(x, points["mean"], yerr=points["std"].fillna(0), color=colours[series], linestyle=linestyle,
+        spread = points["std"].fillna(0)
+        below = spread if floor is None else spread.clip(upper=(points["mean"] - floor).clip(lower=0))
+        ax.errorbar(x, points["mean"], yerr=[below, spread], color=colours[series], linestyle=linestyle,
                     marker="o", label=style.series_name(str(series)))  # fmt: skip
 
 
@@ -63,10 +69,11 @@ def _metric_panel(ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours,
                   show_init: bool) -> list[tuple[str, str]]:  # fmt: skip
     """``metric``'s lines, and the untrained control's when asked for; the line styles that need a key."""
     trained = require(by_width(runs, metric), metric)
-    _draw_lines(ax, trained, colours)
+    floor = 0.0 if metric in SPREAD else None
+    _draw_lines(ax, trained, colours, floor=floor)
     init = by_width(runs, f"{metric}_init") if show_init else pd.DataFrame()
     if not init.empty:
-        _draw_lines(ax, init, colours, INIT_STYLE[0])
+        _draw_lines(ax, init, colours, INIT_STYLE[0], floor=floor)
     if metric in SPREAD:
         style.spread_axis(ax, pd.concat([trained["mean"], init.get("mean", pd.Series(dtype=float))]))
     ax.set_ylabel(style.METRICS[metric])

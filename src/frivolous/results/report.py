@@ -238,8 +238,16 @@ def _what_was_run(inputs: ReportInputs) -> list[tuple[str, str]]:
 def _explained(verdicts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
     """Per variant: its label, its verdicts and runs in a sentence, and each trend with its numbers."""
     presets = verdicts["preset"].nunique() if len(verdicts) else 0
-    return [(_label(row, presets), describe_runs(row), [describe_trend(row, key) for key in KEYS] if row["n"] else [])
+    return [(_label(row, presets), describe_runs(row), [describe_trend(row, key) for key in _tested(row)])
             for _, row in verdicts.iterrows()]  # fmt: skip
+
+
+def _tested(row: pd.Series) -> list[str]:
+    """The keys a variant's details list: none for a variant without usable
+    runs, and the effective width only where the sweep measured it."""
+    if not row["n"]:
+        return []
+    return [key for key in KEYS if key != EFFECTIVE or row[f"{EFFECTIVE}_n"]]
 
 
 BASELINE = "Slopes per doubling of the untrained networks, the baseline the controlled verdict takes away"
