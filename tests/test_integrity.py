@@ -180,3 +180,14 @@ def test_a_lock_held_by_a_killed_process_does_not_block(tmp_path: Path, caplog) 
     assert layout.lock.exists()  # the file a dead process left behind binds no one
     with FileLock(layout.lock, timeout=0):
         pass
+
+
+def test_files_written_atomically_get_the_umasks_mode(tmp_path: Path) -> None:
+    from frivolous.experiments.layout import write_atomically
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    for name, write in (("text.txt", "x"), ("bytes.bin", b"x"), ("called.txt", lambda path: path.write_text("x"))):
+        write_atomically(tmp_path / name, write)
+        assert (tmp_path / name).stat().st_mode == plain.stat().st_mode, name  # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bytes.bin", "called.txt", "plain.txt", "text.txt"]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,20 +131,21 @@ class RunLayout:
 def write_atomically(path: Path, write: Any) -> None:
     """Write a file through a temporary in the same folder and rename it, so
     that a crash never leaves a half-written file under the final name.
-    ``write`` is text, bytes, or a function that writes to a given path."""
+    ``write`` is text, bytes, or a function that writes to a given path.
+    The file is readable as any file the user creates (the umask decides)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    # a fresh name rather than mkstemp, whose 0600 mode the rename would keep: the file gets the umask's mode
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         if isinstance(write, str):
-            Path(temporary).write_text(write)
+            temporary.write_text(write)
         elif isinstance(write, bytes):
-            Path(temporary).write_bytes(write)
+            temporary.write_bytes(write)
         else:
-            write(Path(temporary))
+            write(temporary)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
