@@ -528,3 +528,14 @@ def test_bad_inputs_to_compress_are_one_line_and_status_2(tmp_path, arguments: l
     assert done.exit_code == 2, done.output
     assert len(done.output.strip().splitlines()) == 1 and done.output.startswith("error: ") and message in done.output
     assert not (tmp_path / "small").exists()
+
+
+def test_a_transformer_is_refused_with_the_reason() -> None:
+    """Its Linear layers act on every token: their units are not the axis
+    compress follows, and it says so rather than fold the wrong axis."""
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, dropout=0.0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.TransformerEncoder(layer, 1, enable_nested_tensor=False),
+                          nn.Flatten(), nn.Linear(8 * 5, 3))  # fmt: skip
+    inputs = torch.randn(40, 5, 4, generator=seeded(0))
+    with pytest.raises(CompressionError, match="at every position of a sequence"):
+        fv.compress(model, inputs, ratio=1.5)

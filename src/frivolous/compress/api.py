@@ -157,7 +157,11 @@ def compress(
         graph = UnitGraph(work, calibration[:2].to(target))
         compressible = [g for g in graph.groups if g.compressible]
         if not compressible:
-            reasons = "; ".join(f"{g.name}: {g.fixed}" for g in graph.groups) or "it has no Linear or Conv layer"
+            notes = [f"{g.name}: {g.fixed}" for g in graph.groups]
+            if graph.sequence_layers:
+                notes.append(f"{', '.join(graph.sequence_layers)}: applied at every position of a sequence (a "
+                               "transformer's layers), whose units compress does not follow")  # fmt: skip
+            reasons = "; ".join(notes) or "it has no Linear or Conv layer"
             raise CompressionError(f"no layer of the model can be compressed ({reasons})")
         counts = _fixed_counts(work, graph, compressible, units, ratio)
         session = _Session(work, graph, calibration, reference, batch, target, ridge, seed, method)

@@ -140,6 +140,9 @@ class UnitGraph:
         self._producers: list[tuple[str, tuple[int, ...]]] = []
         self._norms: list[tuple[str, tuple[int, ...]]] = []
         self._consumers: list[tuple[str, tuple[int, ...], int]] = []
+        self.sequence_layers: list[str] = []
+        """Linear layers applied at every position of a sequence: their units are
+        the last axis, which compress does not follow (they are left as they are)."""
         calls: dict[str, int] = {}
         for node in self.module.graph.nodes:
             if node.op == "call_module":
@@ -200,8 +203,11 @@ class UnitGraph:
                 self._fix(source, f"its units reach {node.target!r} ({type(module).__name__}) in a layout "
                                   "compress cannot follow")  # fmt: skip
             shape = _shape(node)
-            if shape is None or (isinstance(module, nn.Linear) and len(shape) != 2):
+            if shape is not None and isinstance(module, nn.Linear) and len(shape) != 2:
+                self.sequence_layers.append(node.target)
                 return None  # a Linear over the last dimension of a sequence: not a channel producer
+            if shape is None:
+                return None
             space = self._new_space(shape[1])
             self._producers.append((node.target, space.ids))
             return space
