@@ -55,7 +55,8 @@ def test_finished_runs_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture
     again = run_sweep(tiny(), tmp_path, device="cpu")  # stderr is no terminal here: progress as plain lines
     assert again.skipped == 4 and [p.stat().st_mtime_ns for p in records] == stamps
     log = capsys.readouterr().err
-    assert "\r" not in log and any(line.startswith("runs: 100%") and "4/4" in line for line in log.splitlines())
+    finished = [line for line in log.splitlines() if line.startswith("runs: 100%") and "4/4" in line]
+    assert "\r" not in log and len(finished) == 1, log
 
 
 def test_a_failing_run_does_not_stop_the_sweep(tmp_path: Path) -> None:

@@ -132,12 +132,14 @@ class _Lines(io.TextIOBase):
     per redraw, for a log file (``nohup frivolous reproduce ... > log``)."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+        self.stream, self.last = stream, ""
 
     def write(self, text: str) -> int:
-        if line := text.replace("\r", "").strip():
+        line = text.replace("\r", "").strip()
+        if line and line != self.last:  # closing repaints the last state: once is enough
             self.stream.write(line + "\n")
             self.stream.flush()
+            self.last = line
         return len(text)
 
 
