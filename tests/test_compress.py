@@ -539,3 +539,16 @@ def test_a_transformer_is_refused_with_the_reason() -> None:
     inputs = torch.randn(40, 5, 4, generator=seeded(0))
     with pytest.raises(CompressionError, match="at every position of a sequence"):
         fv.compress(model, inputs, ratio=1.5)
+
+
+def test_a_network_that_answers_one_label_is_flagged() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        model[2].weight.zero_()
+        model[2].bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # label 0 whatever the input
+    inputs = torch.randn(80, 4, generator=seeded(1))
+    result = fv.compress(model, inputs, units=1)
+    assert result.one_class_share == 1.0 and result.agreement == 1.0
+    assert "warning: the original gives one label to 100.0%" in result.summary()
+    trained = fv.compress(small_network(), torch.randn(80, 20, generator=seeded(2)), units=1)
+    assert trained.one_class_share < 0.99 and "warning" not in trained.summary()

@@ -37,6 +37,7 @@ from frivolous.compress.costs import multiply_adds, parameter_count
 from frivolous.compress.folding import Moments, View, fold, removal_order
 from frivolous.compress.graph import NORMS, CompressionError, Group, UnitGraph
 from frivolous.compress.surgery import folded_consumer, replace, sliced_outputs, weight_columns
+from frivolous.measure.collapse import ONE_CLASS_SHARE
 from frivolous.measure.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measure.network import labels_of
 from frivolous.measure.samples import as_rows
@@ -75,6 +76,10 @@ class Compressed:
     accuracy_before: float | None = None
     accuracy_after: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    one_class_share: float = 0.0
+    """The share of held-out examples to which the original gives its most
+    common label: from :data:`~frivolous.measure.collapse.ONE_CLASS_SHARE` on,
+    any network that answers that label agrees with it, and :meth:`summary` warns."""
 
     @property
     def widths(self) -> dict[str, int]:
@@ -93,6 +98,10 @@ class Compressed:
         ]
         if self.accuracy_before is not None and self.accuracy_after is not None:
             lines.append(f"accuracy        {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}")
+        if self.one_class_share >= ONE_CLASS_SHARE:
+            lines.append(f"warning: the original gives one label to {self.one_class_share:.1%} of the held-out "
+                         "examples, so any network answering that label agrees with it: the agreement says nothing "
+                         "about which units it needs (untrained, or collapsed?)")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -195,7 +204,8 @@ def compress(
     return Compressed(model=work, agreement=held_agreement, params_before=before[0], params_after=after[0],
                       macs_before=before[1], macs_after=after[1], layers=pd.DataFrame(rows),
                       calibration_agreement=calibration_agreement, held_out_examples=len(held),
-                      accuracy_before=accuracy[0], accuracy_after=accuracy[1], settings=settings)  # fmt: skip
+                      accuracy_before=accuracy[0], accuracy_after=accuracy[1], settings=settings,
+                      one_class_share=float(torch.bincount(held_reference).max()) / len(held_reference))  # fmt: skip
 
 
 class _Session:
