@@ -6,9 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
-
-from frivolous.sources.base import SourceError
+from frivolous.sources.base import SourceError, option_value
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$")
 POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
@@ -33,7 +31,7 @@ def parse_model_args(items: Iterable[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise SourceError(f"--model-arg must be KEY=VALUE with KEY a Python name, got {item!r}")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        options[key.strip()] = option_value(value)
     return options
 
 

@@ -78,7 +78,8 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
             bundle = bundle or load_data(spec, data_root)
             measure_run(layout.root, stage=stage, device=device, bundle=bundle, progress=progress)
     trained, init = (read_json(layout.measure_summary(s)) for s in ("trained", "init"))
-    majority = majority_rate(split_labels((bundle or load_data(spec, data_root)).train))
+    bundle = bundle or load_data(spec, data_root)  # once, for the majority rate and the effective width
+    majority = majority_rate(split_labels(bundle.train))
     reason = collapse_reason(trained["predicted"], trained.get("all_dead", False), majority_rate=majority,
                              train_accuracy=outcome.status.get("train_accuracy"))  # fmt: skip
     record: dict[str, Any] = {

@@ -112,8 +112,14 @@ def parse_options(text: str, what: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise SourceError(f"{what}: expected options as key=value[,key=value...], got {text!r}")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        options[key.strip()] = option_value(value)
     return options
+
+
+def option_value(text: str) -> Any:
+    """An option's value as typed (``KEY=VALUE``): read as a YAML scalar, so
+    that ``10`` is a number and ``true`` a bool; nothing is the empty string."""
+    return yaml.safe_load(text) if text.strip() else ""
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
