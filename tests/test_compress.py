@@ -100,7 +100,7 @@ def test_removal_order_and_fold_on_known_moments() -> None:
     a[:, 2] = a[:, 0] + a[:, 1] + 1.0
     moments = Moments(4, torch.device("cpu"))
     moments.add(a)
-    torch.testing.assert_close(moments.covariance, torch.cov(a.T))
+    torch.testing.assert_close(moments.covariance, torch.cov(a.T, correction=0))
     weights = torch.tensor([[1.0, 2.0, 3.0, 0.0]], dtype=torch.float64)
     view = View(torch.arange(4), moments.covariance, weights.T @ weights)
     order, costs = removal_order([view], 4, ridge=0.0)
@@ -228,16 +228,25 @@ def test_ratio_reaches_about_that_share_of_the_parameters() -> None:
     assert result.params_before / result.params_after == pytest.approx(2.0, rel=0.05)
 
 
-def test_batchnorm_statistics_are_recalibrated_on_the_calibration_data() -> None:
+def test_batchnorm_statistics_move_by_what_the_change_moved_on_the_calibration_data() -> None:
+    """The norm after the consumer: its running mean shifts by the shift of its
+    input's calibration mean, its variance scales by the ratio of the variances;
+    statistics that did not come from the calibration data are not reset."""
     net = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Linear(12, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
     x = torch.randn(64, 5, generator=seeded(14))
-    net.eval()  # running statistics left at their defaults (0 and 1): wrong for this data
-    result = fv.compress(net, x, held_out=x[:8], units={"0": 6}, batch_size=64, device="cpu")
-    norm = result.model[3]
     with torch.no_grad():
-        before_norm = result.model[2](result.model[1](result.model[0](x)))
-    torch.testing.assert_close(norm.running_mean, before_norm.mean(0), rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(norm.running_var, before_norm.var(0), rtol=1e-4, atol=1e-5)
+        net[3].running_mean.copy_(torch.linspace(-1, 1, 6))
+        net[3].running_var.copy_(torch.linspace(0.5, 2, 6))
+    net.eval()
+    result = fv.compress(net, x, held_out=x[:8], units={"0": 6}, batch_size=64, device="cpu")
+    with torch.no_grad():
+        old, new = net[:3](x).double(), result.model[:3](x).double()
+    expected_mean = net[3].running_mean.double() + new.mean(0) - old.mean(0)
+    expected_var = net[3].running_var.double() * new.var(0) / old.var(0)
+    # the least squares keep the calibration mean (its intercept), not the variance: the fold is not exact here
+    assert not torch.allclose(new.var(0), old.var(0), rtol=1e-3)
+    torch.testing.assert_close(result.model[3].running_mean.double(), expected_mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(result.model[3].running_var.double(), expected_var, rtol=1e-4, atol=1e-5)
 
 
 class Normalised(nn.Module):
@@ -270,8 +279,10 @@ def test_what_compress_cannot_follow_is_named() -> None:
         fv.compress(Branchy(), torch.randn(20, 6), device="cpu")
     with pytest.raises(ValueError, match=r"cannot compress layer 'out'.*network's output"):
         fv.compress(linear_combination_network(), torch.randn(20, 6), units={"out": 1}, device="cpu")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="one of agreement=, units= and ratio=, not units and ratio"):
         fv.compress(linear_combination_network(), torch.randn(20, 6), units=2, ratio=2.0, device="cpu")
+    with pytest.raises(ValueError, match="not agreement and ratio"):
+        fv.compress(linear_combination_network(), torch.randn(20, 6), agreement=0.95, ratio=2.0, device="cpu")
     with pytest.raises(ValueError, match="agreement"):
         fv.compress(linear_combination_network(), torch.randn(20, 6), agreement=1.5, device="cpu")
 

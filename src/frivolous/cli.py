@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from frivolous import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="frivolous",
@@ -108,14 +113,37 @@ def measure_command(
     console.print(layer_table(result, title=f"{run_dir.name}: {result.examples} examples"))
 
 
+def _one_target(*, agreement: float | None, units: int | None, ratio: float | None) -> None:
+    """Refuse contradictory targets before any model is loaded: --agreement is
+    what the search for sizes keeps, --units and --ratio fix the sizes."""
+    given = [f"--{name}" for name, value in (("agreement", agreement), ("units", units), ("ratio", ratio))
+             if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise ValueError(f"give one of --agreement, --units and --ratio, not {' and '.join(given)}: --agreement is "
+                         "what the search for sizes keeps, --units and --ratio fix the sizes")  # fmt: skip
+
+
+def _unchanged(layers: pd.DataFrame, *, units: int | None, ratio: float | None) -> str:
+    """Why a compression that kept every layer whole is no compression ("" when a layer changed), naming
+    the widths of the layers it could have shrunk (the others' notes say why they are kept whole)."""
+    if (layers["units_after"] < layers["units_before"]).any():
+        return ""
+    shrinkable = layers[(layers["note"] == "") | layers["note"].str.startswith("kept whole")]
+    widths = sorted(set((shrinkable if len(shrinkable) else layers)["units_before"]))
+    described = f"{widths[0]}" if len(widths) == 1 else f"{widths[0]} to {widths[-1]}"
+    target = f"--units {units}" if units is not None else f"--ratio {ratio:g}" if ratio is not None else "the search"
+    return f"{target} keeps every layer whole (the layers compress can shrink have {described} units)"
+
+
 @app.command("compress")
 def compress_command(
     model: str = typer.Argument(..., help="A trained run's folder, or a model as analyze names it: "
                                 "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], path/to/file.py:FUNCTION or "
                                 "package.module:FUNCTION."),
     out: Path = typer.Option(..., "--out", help="Folder for model.safetensors and compressed.json."),
-    agreement: float = typer.Option(0.99, "--agreement", help="Top-1 agreement with the original to keep on the "
-                                    "calibration data (the smallest network that keeps it is searched)."),
+    agreement: float | None = typer.Option(None, "--agreement", help="Top-1 agreement with the original to keep on "
+                                           "the calibration data (the smallest network that keeps it is searched; "
+                                           "default 0.99 when neither --units nor --ratio is given)."),
     units: int | None = typer.Option(None, "--units", min=1, help="Keep this many units in every compressible layer."),
     ratio: float | None = typer.Option(None, "--ratio", min=1.0, help="About this many times fewer parameters."),
     data: str | None = typer.Option(None, "--data", help="A run folder: its split to fit on, train (default), val or "
@@ -142,7 +170,7 @@ def compress_command(
 
     A run folder is fitted on its train split, judged on its test split; any other model on disjoint parts of --data."""
     from frivolous.analysis.options import parse_model_args
-    from frivolous.compress import CompressionError
+    from frivolous.compress import CompressionError, CompressionWarning
     from frivolous.compress.named import HELD_OUT_EXAMPLES, compress_named
     from frivolous.compress.saved import save_compressed
     from frivolous.experiments.compress_run import SPLITS, compress_run
@@ -152,36 +180,46 @@ def compress_command(
 
     caution, described = "", ""
     try:
+        _one_target(agreement=agreement, units=units, ratio=ratio)
         scheme, argument = model_scheme(model)
-        if scheme == "run":
-            if weights is not None or model_args or seed is not None:
-                raise SourceError("a run folder is built and seeded by its own spec; drop --weights, --model-arg "
-                                  "and --seed")  # fmt: skip
-            if data is not None and data not in SPLITS:
-                raise SourceError(f"--data of a run folder is the split to fit on ({', '.join(SPLITS)}), got {data!r}")
-            result, architecture = compress_run(
-                Path(argument), agreement=agreement, units=units, ratio=ratio, calibration=data or "train",
-                held_out=held_out or "test", examples=examples, held_out_examples=held_out_examples,
-                stage=stage or "trained", device=device, data_root=data_root)  # fmt: skip
-            record = {"run": argument, "stage": stage or "trained"}
-        else:
-            if held_out is not None or stage is not None:
-                raise SourceError("--held-out and --stage are a run folder's; any other model is judged on "
-                                  "--held-out-examples examples of --data that the fit never sees")  # fmt: skip
-            named = compress_named(
-                model, data, weights=weights, options=parse_model_args(model_args or ()), examples=examples,
-                held_out=held_out_examples or HELD_OUT_EXAMPLES, agreement=agreement, units=units, ratio=ratio,
-                seed=seed or 0, device=device, data_root=data_root)  # fmt: skip
-            result, architecture, record, caution = named.result, named.architecture, named.record, named.caution
-            described = (f"fitted on {record['calibration_examples']} examples of {record['data']}, judged on "
-                         f"{result.held_out_examples} others")  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:  # printed as one line each, or dropped with an error
+            warnings.simplefilter("always", CompressionWarning)
+            if scheme == "run":
+                if weights is not None or model_args or seed is not None:
+                    raise SourceError("a run folder is built and seeded by its own spec; drop --weights, --model-arg "
+                                      "and --seed")  # fmt: skip
+                if data is not None and data not in SPLITS:
+                    raise SourceError(f"--data of a run folder is the split to fit on ({', '.join(SPLITS)}), "
+                                      f"got {data!r}")  # fmt: skip
+                result, architecture = compress_run(
+                    Path(argument), agreement=agreement, units=units, ratio=ratio, calibration=data or "train",
+                    held_out=held_out or "test", examples=examples, held_out_examples=held_out_examples,
+                    stage=stage or "trained", device=device, data_root=data_root)  # fmt: skip
+                record = {"run": argument, "stage": stage or "trained"}
+            else:
+                if held_out is not None or stage is not None:
+                    raise SourceError("--held-out and --stage are a run folder's; any other model is judged on "
+                                      "--held-out-examples examples of --data that the fit never sees")  # fmt: skip
+                named = compress_named(
+                    model, data, weights=weights, options=parse_model_args(model_args or ()), examples=examples,
+                    held_out=held_out_examples or HELD_OUT_EXAMPLES, agreement=agreement, units=units, ratio=ratio,
+                    seed=seed or 0, device=device, data_root=data_root)  # fmt: skip
+                result, architecture, record, caution = named.result, named.architecture, named.record, named.caution
+                described = (f"fitted on {record['calibration_examples']} examples of {record['data']}, judged on "
+                             f"{result.held_out_examples} others")  # fmt: skip
+        unchanged = _unchanged(result.layers, units=units, ratio=ratio)
+        if unchanged and (units is not None or ratio is not None):  # a size asked for that changes nothing
+            raise ValueError(f"{unchanged}; nothing written to {out}")
+        if unchanged:  # an answer, not an error: at that agreement no unit can go
+            caution = caution or f"{unchanged}: at this agreement no unit can go"
     except (SpecError, SourceError, CompressionError, ValueError) as error:
         typer.echo(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", err=True)
         raise typer.Exit(2) from None
     save_compressed(result, out, architecture, record)
     console = Console(width=max(Console().width, 110))
-    if caution:
-        console.print(f"[bold yellow]warning[/]: {caution}", highlight=False)
+    for warning in dict.fromkeys([caution] + [str(w.message).strip().split("\n")[0] for w in caught]):
+        if warning:
+            console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
     console.print(result.layers[["layer", "units_before", "units_after", "note"]].to_string(index=False),
                   highlight=False)  # fmt: skip
     if described:

@@ -36,31 +36,38 @@ EPSILON = 1e-30
 
 
 class Moments:
-    """Running mean and covariance of rows of activations (float64)."""
+    """Running mean and covariance of rows of activations (float64), each row
+    weighted by how often the consumer reads it (:mod:`~frivolous.compress.reads`)."""
 
     def __init__(self, units: int, device: torch.device) -> None:
-        self.count = 0
+        self.count = 0.0
+        """The total weight: reads of a row, summed."""
+        self.rows = 0
+        """Distinct rows seen (the samples the fit generalises from)."""
         self._total = torch.zeros(units, dtype=torch.float64, device=device)
         self._products = torch.zeros(units, units, dtype=torch.float64, device=device)
         self._shift: torch.Tensor | None = None  # the first rows' mean: keeps the products well conditioned
 
-    def add(self, rows: torch.Tensor) -> None:
+    def add(self, rows: torch.Tensor, weights: torch.Tensor | None = None) -> None:
         rows = rows.double()
         if self._shift is None:
             self._shift = rows.mean(0)
         rows = rows - self._shift
-        self.count += rows.shape[0]
-        self._total += rows.sum(0)
-        self._products.addmm_(rows.T, rows)
+        weighted = rows if weights is None else rows * weights.to(rows).unsqueeze(1)
+        self.count += float(rows.shape[0] if weights is None else weights.sum())
+        self.rows += rows.shape[0]
+        self._total += weighted.sum(0)
+        self._products.addmm_(weighted.T, rows)
 
     @property
     def mean(self) -> torch.Tensor:
-        return self._total / max(self.count, 1) + (self._shift if self._shift is not None else 0.0)
+        return self._total / max(self.count, 1.0) + (self._shift if self._shift is not None else 0.0)
 
     @property
     def covariance(self) -> torch.Tensor:
-        centred = self._total / max(self.count, 1)
-        return (self._products - self.count * torch.outer(centred, centred)) / max(self.count - 1, 1)
+        """The (population) covariance of the weighted rows."""
+        centred = self._total / max(self.count, 1.0)
+        return self._products / max(self.count, 1.0) - torch.outer(centred, centred)
 
 
 def ridge_of(covariance: torch.Tensor, ridge: float) -> float:
@@ -80,46 +87,108 @@ class View:
     gram: torch.Tensor
 
 
-def removal_order(views: list[View], units: int, ridge: float) -> tuple[list[int], list[float]]:
+BLOCK = 32
+"""Removals whose updates the greedy keeps as vectors before applying them to its
+matrices in one matrix product: a rank-one update of a units x units matrix
+costs a pass over memory, a block of them one pass and a product that runs at
+the machine's arithmetic speed."""
+
+
+def removal_order(views: list[View], units: int, ridge: float, removals: int | None = None
+                  ) -> tuple[list[int], list[float]]:  # fmt: skip
     """Every unit of the group in the order the greedy removes them, and the
-    cost each removal adds (the consumers' squared error on calibration data)."""
+    cost each removal adds (the consumers' squared error on calibration data).
+    With ``removals``, the greedy stops after that many (each step costs
+    O(units²) per consumer): the units it did not remove follow in index order,
+    without a cost."""
     state = []
     for view in views:
         lam = ridge_of(view.covariance, ridge)
         eye = torch.eye(len(view.units), dtype=torch.float64, device=view.covariance.device)
         precision = torch.linalg.inv(view.covariance + lam * eye)
-        state.append([view.units.to(view.covariance.device), precision, view.gram.double().clone()])
+        state.append(_ViewState(view.units.to(view.covariance.device), precision, view.gram.double().clone()))
     alive = torch.ones(units, dtype=torch.bool)
     order, costs = [], []
-    for _ in range(units):
+    for _ in range(units if removals is None else min(removals, units)):
         score = torch.zeros(units, dtype=torch.float64)
-        for columns, precision, gram in state:
-            per_column = gram.diagonal() / precision.diagonal()
-            score.index_add_(0, columns.cpu(), per_column.nan_to_num(0.0).cpu())
+        for view_state in state:
+            per_column = view_state.gram_diagonal / view_state.precision_diagonal
+            score.index_add_(0, view_state.columns.cpu(), per_column.nan_to_num(0.0).cpu())
         score[~alive] = torch.inf
         unit = int(torch.argmin(score))
         order.append(unit)
         costs.append(float(score[unit]))
         alive[unit] = False
         for view_state in state:
-            _remove(view_state, unit)
-    return order, costs
+            view_state.remove(unit)
+    return order + torch.nonzero(alive).flatten().tolist(), costs
 
 
-def _remove(view_state: list, unit: int) -> None:
-    columns, precision, gram = view_state
-    for j in torch.nonzero(columns == unit).flatten().tolist():
-        p = precision[:, j].clone()
-        pjj = p[j]
-        if not torch.isfinite(pjj) or pjj <= 0:
-            continue
-        # W <- W (I + e_j bᵀ): column j's weights, carried by its regression on the rest (b_j = -1 clears it)
-        b = -p / pjj
-        h = gram[:, j].clone()
-        gram.addr_(h, b).addr_(b, h).addr_(b, b, alpha=float(h[j]))
-        gram[j, :], gram[:, j] = 0.0, 0.0
-        precision.addr_(p, p, alpha=-1.0 / float(pjj))
-        precision[j, j] = torch.inf  # never chosen again, and its score stays 0 weight / inf
+class _ViewState:
+    """One consumer's precision matrix ``P`` and weight Gram matrix ``G`` as the
+    greedy removes units. Removing column ``j`` downdates ``P <- P - p pᵀ / p_jj``
+    (``p = P e_j``) and folds its weights into the rest, ``W <- W (I + e_j bᵀ)``
+    with ``b = -p / p_jj``: ``G <- G + h bᵀ + b gᵀ`` with ``h = G e_j`` and
+    ``g = h + h_j b``. The updates of up to :data:`BLOCK` removals are kept as
+    vectors (the diagonals, all the score needs, kept current) and applied
+    together; a column is read through the pending ones."""
+
+    def __init__(self, columns: torch.Tensor, precision: torch.Tensor, gram: torch.Tensor) -> None:
+        self.columns, self.precision, self.gram = columns, precision, gram
+        self.precision_diagonal = precision.diagonal().clone()
+        self.gram_diagonal = gram.diagonal().clone()
+        self.dead = torch.zeros(len(columns), dtype=torch.bool, device=columns.device)
+        self._p: list[torch.Tensor] = []  # P <- P - Σ p pᵀ / p_jj, stored as p / sqrt(p_jj)
+        self._h: list[torch.Tensor] = []  # G <- G + Σ h bᵀ + b gᵀ
+        self._b: list[torch.Tensor] = []
+        self._g: list[torch.Tensor] = []
+
+    def _precision_column(self, j: int) -> torch.Tensor:
+        column = self.precision[:, j].clone()
+        for q in self._p:
+            column.sub_(q, alpha=float(q[j]))
+        return column
+
+    def _gram_column(self, j: int) -> torch.Tensor:
+        column = self.gram[:, j].clone()
+        for h, b, g in zip(self._h, self._b, self._g):
+            column.add_(h, alpha=float(b[j])).add_(b, alpha=float(g[j]))
+        return column
+
+    def remove(self, unit: int) -> None:
+        for j in torch.nonzero(self.columns == unit).flatten().tolist():
+            self.dead[j] = True
+            p = self._precision_column(j)
+            pjj = p[j]
+            if torch.isfinite(pjj) and pjj > 0:
+                b = -p / pjj
+                h = self._gram_column(j)
+                g = h + float(h[j]) * b
+                q = p / pjj.sqrt()
+                self._p.append(q)
+                self._h.append(h), self._b.append(b), self._g.append(g)
+                self.precision_diagonal.sub_(q.square())
+                self.gram_diagonal.add_(h * b + b * g)
+            self.gram_diagonal[j] = 0.0
+            self.precision_diagonal[j] = torch.inf  # never chosen again, and its score stays 0 weight / inf
+        if len(self._p) >= BLOCK:
+            self._apply()
+
+    def _apply(self) -> None:
+        """Apply the pending updates in one product each, and drop the removed units' rows and columns."""
+        if self._p:
+            q = torch.stack(self._p, 1)
+            self.precision.addmm_(q, q.T, alpha=-1.0)
+            left = torch.cat([torch.stack(self._h, 1), torch.stack(self._b, 1)], 1)
+            right = torch.cat([torch.stack(self._b, 0), torch.stack(self._g, 0)], 0)
+            self.gram.addmm_(left, right)
+            self._p, self._h, self._b, self._g = [], [], [], []
+        live = torch.nonzero(~self.dead).flatten()
+        self.columns, self.dead = self.columns[live], self.dead[live]
+        self.precision = self.precision[live][:, live]
+        self.gram = self.gram[live][:, live]
+        self.precision_diagonal = self.precision_diagonal[live]
+        self.gram_diagonal = self.gram_diagonal[live]
 
 
 def fold(covariance: torch.Tensor, mean: torch.Tensor, keep: torch.Tensor, ridge: float

@@ -60,6 +60,10 @@ class CompressionError(ValueError):
     """The model cannot be compressed as asked (untraceable, or nothing to compress)."""
 
 
+class CompressionWarning(UserWarning):
+    """A target of ``units`` or ``ratio`` that the compression could not meet."""
+
+
 @dataclass(frozen=True)
 class Consumer:
     """A Linear or Conv layer that reads a group's units: ``channels[i]`` is the

@@ -57,7 +57,7 @@ def compress_named(
     options: Mapping[str, Any] | None = None,
     examples: int = 2000,
     held_out: int = HELD_OUT_EXAMPLES,
-    agreement: float = 0.99,
+    agreement: float | None = None,
     units: int | Mapping[str, int] | None = None,
     ratio: float | None = None,
     seed: int = 0,
@@ -93,7 +93,9 @@ def compress_named(
 
     result = compress(source.model, part(fitted), held_out=part(judged), agreement=agreement, units=units, ratio=ratio,
                       device=device, seed=seed, progress=progress)  # fmt: skip
-    architecture = {"source": architecture_spec(model), "options": dict(options or {})}
+    # trust_remote_code is the caller's switch, not part of the architecture: load_compressed takes it from its caller
+    kept = {name: value for name, value in (options or {}).items() if name != "trust_remote_code"}
+    architecture = {"source": architecture_spec(model), "options": kept}
     record = {"model": model, "model_description": source.description, "weights": str(weights) if weights else None,
               "data": drawn.label, "data_description": drawn.description, "calibration_examples": len(fitted),
               "seed": seed}  # fmt: skip
@@ -118,10 +120,17 @@ def held_out_split(count: int, held_out: int, labels: torch.Tensor | None,
 def architecture_spec(model: str) -> str:
     """The spec that builds ``model``'s architecture without fetching its
     weights: ``torchvision:NAME`` and ``timm:NAME`` untrained, a factory file
-    by its absolute path (so that it is found from any folder), others as given."""
+    by its absolute path (so that it is found from any folder), a Hugging
+    Face model by its local folder (a hub name: its snapshot in the cache;
+    :func:`~frivolous.compress.saved.load_compressed` never downloads), others
+    as given."""
     scheme, argument = model_scheme(model)
     if scheme in ("torchvision", "timm"):
         return f"{scheme}:{argument.partition(':')[0]}"
+    if scheme == "hf":
+        from frivolous.sources.hf_models import local_folder  # imported here: only an hf model needs it
+
+        return f"hf:{local_folder(argument)}"
     if scheme == "factory":
         target, _, function = argument.rpartition(":")
         if target.endswith(".py"):

@@ -8,9 +8,11 @@ model spec of :mod:`frivolous.sources` without its weights
 (``{"source": "torchvision:resnet18", "options": {...}}``: see
 :mod:`frivolous.compress.named`). :func:`load_compressed` builds the
 original architecture, shrinks its layers to the saved shapes
-(:func:`resize_like`) and loads the weights: no pickle. A factory
-(``file.py:build``) is code, named in ``compressed.json``: it is run only
-when the caller says it trusts it (``run_factory=True``).
+(:func:`resize_like`) and loads the weights: no pickle. ``compressed.json``
+is a file anyone can write, so what it names is rebuilt under the rules of
+:mod:`frivolous.compress.rebuild`: nothing is downloaded, only an allow-list
+of builder options is taken from it, and code (a factory, a Hugging Face
+folder's own modelling file) runs only when the caller says it trusts it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from frivolous import zoo
 from frivolous.compress.api import Compressed
+from frivolous.compress.rebuild import original
 from frivolous.compress.surgery import resize_like
 
 WEIGHTS = "model.safetensors"
@@ -53,30 +55,27 @@ def save_compressed(result: Compressed, folder: str | Path, architecture: dict[s
     return folder
 
 
-def load_compressed(folder: str | Path, *, run_factory: bool = False) -> nn.Module:
-    """The compressed network saved in ``folder``, in eval mode. A network
-    whose architecture comes from a factory (your ``file.py:build``) is
-    rebuilt by calling it, which runs that code: only with ``run_factory=True``."""
+def load_compressed(folder: str | Path, *, run_factory: bool = False, trust_remote_code: bool = False) -> nn.Module:
+    """The compressed network saved in ``folder``, in eval mode.
+
+    ``compressed.json`` names the original architecture, and this rebuilds
+    it without running or fetching anything you did not ask for (see
+    :mod:`frivolous.compress.rebuild`): ``torchvision:NAME`` and
+    ``timm:NAME`` untrained, with a few builder options only (such as
+    ``num_classes``); ``hf:FOLDER`` from a local folder's config, with no
+    options; nothing downloaded (a hub name, a weights tag or ``:pretrained``
+    is refused). Code runs only when you pass its switch here, never because
+    the file asks: a factory (your ``file.py:build``) with
+    ``run_factory=True``; a Hugging Face folder's own modelling code (an
+    ``auto_map`` in its ``config.json``) with ``trust_remote_code=True``.
+    Anything else raises :class:`~frivolous.sources.SourceError` (a
+    ValueError) with one line that says why."""
     folder = Path(folder)
     if not (folder / DESCRIPTION).is_file() or not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} holds no compressed network ({DESCRIPTION} and {WEIGHTS})")
     architecture = json.loads((folder / DESCRIPTION).read_text())["architecture"]
-    model = _original(architecture, folder, run_factory)
+    model = original(architecture, str(folder / DESCRIPTION), run_factory=run_factory,
+                     trust_remote_code=trust_remote_code)  # fmt: skip
     state = load_file(str(folder / WEIGHTS))
     resize_like(model, state).load_state_dict(state)
     return model.eval()
-
-
-def _original(architecture: dict[str, Any], folder: Path, run_factory: bool) -> nn.Module:
-    """The original (uncompressed) architecture, with whatever weights its builder gives it."""
-    options = architecture.get("options", {})
-    if "source" not in architecture:
-        return zoo.create(architecture["family"], architecture["width_factor"], **options)
-    from frivolous.sources import resolve_model  # imported here: only a named model needs the sources
-    from frivolous.sources.models import model_scheme
-
-    spec = architecture["source"]
-    if model_scheme(spec)[0] == "factory" and not run_factory:
-        raise ValueError(f"{folder} is rebuilt by calling the factory {spec} (code named in its {DESCRIPTION}); "
-                         "pass run_factory=True if you trust it")  # fmt: skip
-    return resolve_model(spec, options=options).model

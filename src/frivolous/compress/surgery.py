@@ -81,9 +81,11 @@ def _or(value: int | None, default: int) -> int:
 
 
 def _norm(module: nn.Module, rows: torch.Tensor) -> nn.Module:
-    device = next(iter([*module.parameters(), *module.buffers()]), torch.empty(0)).device
+    """A BatchNorm of the same class, settings, dtype and device, keeping the channels ``rows``."""
+    floating = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    like = floating[0] if floating else torch.empty(0)
     new = type(module)(len(rows), module.eps, module.momentum, module.affine, module.track_running_stats,
-                       device=device)  # fmt: skip
+                       device=like.device, dtype=like.dtype)  # fmt: skip
     with torch.no_grad():
         for name in ("weight", "bias", "running_mean", "running_var"):
             value = getattr(module, name, None)
@@ -116,8 +118,9 @@ def resize_like(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
         elif isinstance(module, PRODUCERS) and weight is not None and weight.shape != module.weight.shape:
             bias = state.get(f"{name}.bias")
             inputs = weight.shape[1]
-            fresh = _rebuilt(module, torch.zeros(weight.shape), torch.zeros(weight.shape[0]) if bias is not None
-                             else None, inputs=inputs, outputs=weight.shape[0])  # fmt: skip
+            fresh = _rebuilt(module, torch.zeros(weight.shape, dtype=weight.dtype),
+                             torch.zeros(weight.shape[0], dtype=weight.dtype) if bias is not None else None,
+                             inputs=inputs, outputs=weight.shape[0])  # fmt: skip
             replace(model, name, fresh)
         elif isinstance(module, PRODUCERS) and module.bias is None and f"{name}.bias" in state:
             replace(model, name, _rebuilt(module, module.weight.detach(), state[f"{name}.bias"]))

@@ -27,7 +27,7 @@ SPLITS = ("train", "val", "test")
 def compress_run(
     run_dir: str | Path,
     *,
-    agreement: float = 0.99,
+    agreement: float | None = None,
     units: int | Mapping[str, int] | None = None,
     ratio: float | None = None,
     calibration: str = "train",

@@ -21,6 +21,7 @@ output is handed to :class:`~frivolous.measure.hooks.HookNetwork`.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -78,7 +79,15 @@ def _copy_if_tensor(value: Any) -> Any:
     return value.clone() if isinstance(value, torch.Tensor) else value
 
 
-def _is_inplace(node: fx.Node, modules: Mapping[str, nn.Module]) -> bool:
+INPLACE_OPERATORS = frozenset({operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+                               operator.imod, operator.ipow, operator.iand, operator.ior, operator.ixor})  # fmt: skip
+"""``x += y`` and its kind: they write into their first operand."""
+
+
+def is_inplace(node: fx.Node, modules: Mapping[str, nn.Module]) -> bool:
+    """Whether ``node`` may write into a value it reads (``relu_``, ``inplace=True``, ``x += y``)."""
+    if node.op == "call_function" and node.target in INPLACE_OPERATORS:
+        return True
     if node.op == "call_module":
         return bool(getattr(modules[node.target], "inplace", False))
     if node.op in ("call_function", "call_method"):
@@ -109,7 +118,7 @@ class GraphNetwork(ProbedNetwork):
         self.module = fx.GraphModule(model, graph)
         self.modules = dict(self.module.named_modules())
         self.graph = self.module.graph
-        self._inplace = any(_is_inplace(n, self.modules) for n in self.graph.nodes)
+        self._inplace = any(is_inplace(n, self.modules) for n in self.graph.nodes)
         self.logits = self._reduce_output_to_logits()
         self._batch_nodes = self._descendants(n for n in self.graph.nodes if n.op == "placeholder")
         self._logit_ancestors = self._ancestors(self.logits)

@@ -17,11 +17,14 @@ The probed layers are the model's activation modules (the MLPs' GELU/SiLU);
 their features are their last axis, which :func:`frivolous.measure`
 detects and measures as the units (see :mod:`frivolous.measure.axes`). The
 tokenizer and the image processor come from the same folder, when it has
-them.
+them. A saved compression's architecture is rebuilt by :func:`rebuild`
+instead: from a local folder's config only, its own code only when the
+caller trusts it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,9 +78,7 @@ def resolve(request: ModelRequest) -> ModelSource:
     name = request.argument
     config = _config(transformers, name)
     architecture, task = _task(config, name)
-    model_class = {CAUSAL_LM: transformers.AutoModelForCausalLM, TEXT_CLASSIFICATION:
-                   transformers.AutoModelForSequenceClassification,
-                   IMAGE_CLASSIFICATION: transformers.AutoModelForImageClassification}[task]  # fmt: skip
+    model_class = _auto_class(transformers, task)
     folder = Path(name).expanduser()
     untrained = folder.is_dir() and not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES)
     try:
@@ -97,6 +98,79 @@ def resolve(request: ModelRequest) -> ModelSource:
         else None, input_shape=_input_shape(config, task), task=task, tokenizer=tokenizer,
         categories=tuple(labels[i] for i in sorted(labels)) if task != CAUSAL_LM else (),
     )  # fmt: skip
+
+
+def rebuild(folder: str | Path, *, trust_remote_code: bool = False) -> TransformersClassifier:
+    """The model saved in the local ``folder``, untrained, built from its
+    config alone and wrapped as :func:`resolve` wraps it: the architecture
+    :func:`frivolous.compress.load_compressed` loads its own weights into.
+
+    A saved compression names the folder, but only the caller can vouch for
+    what it holds: no weights file is read, no file is fetched (a folder
+    only, local files only), attention is the plain ``eager`` one (a config
+    can name a hub kernel instead), and the folder's own code (its config's
+    ``auto_map``) runs only with ``trust_remote_code=True``, and never code
+    kept in another repository, which would be downloaded."""
+    try:
+        import transformers
+    except ImportError:
+        raise SourceError("hf:NAME needs the transformers package: pip install 'frivolous[hf]'") from None
+    path = Path(folder).expanduser()
+    if not (path / "config.json").is_file():
+        raise SourceError(f"hf:{folder} is not a folder with a config.json here; a saved compression is rebuilt "
+                          "from a local folder only, never downloaded")  # fmt: skip
+    code = _own_code(path)
+    if code and not trust_remote_code:
+        raise SourceError(f"hf:{folder} runs code of its own (auto_map in its config.json: {', '.join(code)}); "
+                          "pass trust_remote_code=True if you trust that folder's code")  # fmt: skip
+    elsewhere = [reference for reference in code if "--" in reference]
+    if elsewhere:
+        raise SourceError(f"hf:{folder} takes its code from other repositories ({', '.join(elsewhere)}), which would "
+                          "be downloaded; copy that code into the folder")  # fmt: skip
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                         trust_remote_code=trust_remote_code)  # fmt: skip
+    except (OSError, ValueError, ImportError) as error:
+        raise SourceError(f"cannot read the config of Hugging Face model hf:{folder}: {one_line(error)}") from None
+    task = _task(config, str(folder))[1]
+    try:
+        with _quiet(transformers):
+            model = _auto_class(transformers, task).from_config(config, trust_remote_code=trust_remote_code,
+                                                                attn_implementation="eager")  # fmt: skip
+    except (OSError, ValueError, TypeError, ImportError) as error:
+        raise SourceError(f"cannot build Hugging Face model hf:{folder} from its config: {one_line(error)}") from None
+    return TransformersClassifier(model, task)
+
+
+def _own_code(folder: Path) -> list[str]:
+    """The code a model folder's ``config.json`` names (its ``auto_map``: ``module.Class`` references)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise SourceError(f"cannot read {folder / 'config.json'}: {one_line(error)}") from None
+    named = config.get("auto_map") if isinstance(config, dict) else None
+    references = named.values() if isinstance(named, dict) else [named]
+    return [str(item) for value in references for item in (value if isinstance(value, list) else [value]) if item]
+
+
+def local_folder(name: str) -> str:
+    """The folder that holds the model ``name``: itself if it is a folder (as
+    an absolute path), else its snapshot in the local hub cache (looked up
+    without network), else ``name`` as given."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    return str(Path(cached).parent) if isinstance(cached, str) else name
+
+
+def _auto_class(transformers: Any, task: str) -> Any:
+    """The transformers auto class that builds a model of ``task``."""
+    return {CAUSAL_LM: transformers.AutoModelForCausalLM, TEXT_CLASSIFICATION:
+            transformers.AutoModelForSequenceClassification,
+            IMAGE_CLASSIFICATION: transformers.AutoModelForImageClassification}[task]  # fmt: skip
 
 
 @contextmanager
