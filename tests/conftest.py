@@ -120,10 +120,12 @@ TIMING = ["seconds", "train_seconds"]
 
 
 def same_tables(a: Path, b: Path) -> None:
-    """Two sweep folders hold the same tables, timings aside."""
+    """Two sweep folders hold the same tables, timings and how the runs were
+    trained (alone or in which batch) aside."""
+    from frivolous.experiments.run import PROVENANCE
     from frivolous.results.table import load_results
 
     for kind in ("runs", "layers", "curves", "histograms"):
         left, right = load_results(a, kind), load_results(b, kind)
-        left, right = (t.drop(columns=[c for c in TIMING if c in t]) for t in (left, right))
+        left, right = (t.drop(columns=[c for c in [*TIMING, *PROVENANCE] if c in t]) for t in (left, right))
         pd.testing.assert_frame_equal(left, right)

@@ -17,13 +17,13 @@ from frivolous.cli import app
 from frivolous.data.bundle import DataBundle
 from frivolous.experiments.batching import BatchRuns, batch_key, plan, train_together
 from frivolous.experiments.layout import RunLayout, read_json
-from frivolous.experiments.run import Checkpoints, build_model, load_data, train_run
+from frivolous.experiments.run import Checkpoints, build_model, load_data, measure_run, train_run
 from frivolous.experiments.runner import run_sweep
 from frivolous.experiments.spec import RunSpec, TrainSpec
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.table import load_results
 from frivolous.train import Trainer
-from frivolous.train.batched import BatchedTrainer, Member, Stream
+from frivolous.train.batched import BATCH_RUNS, BatchedTrainer, Member, Stream
 from frivolous.train.optim import make_optimizer
 from frivolous.train.stacked_optim import StackedOptimizer
 
@@ -69,7 +69,10 @@ def together(runs: list[RunSpec], **options) -> list[Member]:
 
 
 def same_history(got: list[dict], want: list[dict]) -> None:
-    """The same epochs and keys; accuracies and lrs equal, losses to 1e-5 (seconds aside)."""
+    """The same epochs and keys; accuracies and lrs equal, losses to 1e-5
+    (seconds aside); ``got``, from a batch, marks every epoch as batched."""
+    assert all(record[BATCH_RUNS] >= 1 for record in got) and not any(BATCH_RUNS in record for record in want)
+    got = [{k: v for k, v in record.items() if k != BATCH_RUNS} for record in got]
     assert [r.keys() for r in got] == [r.keys() for r in want]
     for mine, theirs in zip(got, want):
         for key, value in theirs.items():
@@ -157,15 +160,22 @@ def test_a_killed_batch_resumes_to_the_same_weights(tmp_path: Path, monkeypatch:
     assert {read_json(layout.last_state)["epoch"] for layout in layouts["killed"]} == {2}  # the last save point
 
     assert all(not o.skipped for o in train_together(runs, tmp_path / "killed", device="cpu", progress=False))
+    members = sorted(layout.root.name for layout in layouts["killed"])
     for whole, resumed in zip(layouts["whole"], layouts["killed"]):
         want, got = load_file(str(whole.weights)), load_file(str(resumed.weights))
         assert all(torch.equal(got[name], want[name]) for name in want)  # replayed exactly
         assert [r["epoch"] for r in read_json(resumed.history)] == list(range(1, 7))
+        status = read_json(resumed.status)
+        assert (status["training"], status["batch_runs"], status["batched_epochs"]) == ("batched", 4, 6)
+        assert status["batch_members"] == members
 
     outcome = train_run(runs[0], tmp_path / "killed-then-alone", device="cpu", progress=False)  # the single trainer
     want, got = load_file(str(layouts["whole"][0].weights)), load_file(str(outcome.layout.weights))
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-7)
+    # Two epochs in the batch, four alone: the status says so.
+    assert {k: outcome.status[k] for k in ("training", "batch_runs", "batched_epochs", "batch_members")} == \
+        {"training": "mixed", "batch_runs": 4, "batched_epochs": 2, "batch_members": []}  # fmt: skip
 
 
 def test_members_saved_at_different_epochs_join_as_the_batch_reaches_them(tmp_path: Path,
@@ -203,6 +213,39 @@ def test_a_sweep_gives_the_same_tables_with_and_without_batches(tmp_path: Path) 
     same_tables(tmp_path / "off", tmp_path / "auto")
     best = [load_results(tmp_path / s).query("kept")["run_id"].tolist() for s in ("off", "auto")]
     assert best[0] == best[1] and len(best[0]) == 4
+    # Each record says how its run was trained, the diverged ones too: alone, or with which runs.
+    alone, together_ = (load_results(tmp_path / s).set_index("run_id") for s in ("off", "auto"))
+    assert (alone["training"] == "single").all() and (alone["batch_runs"] == 1).all()
+    assert (alone["batched_epochs"] == 0).all() and all(len(m) == 0 for m in alone["batch_members"])
+    assert (together_["training"] == "batched").all() and (together_["batched_epochs"] == together_["epochs"]).all()
+    for width, runs in together_.groupby("width_factor"):  # one batch per network shape: both seeds, both lrs
+        assert len(runs) == 4 and (runs["batch_runs"] == 4).all()
+        assert all(list(members) == sorted(runs.index) for members in runs["batch_members"])
+    for run_id, run in together_.iterrows():
+        assert read_json(tmp_path / "auto" / "runs" / run_id / "record.json")["training"] == "batched"
+
+
+def test_batched_and_separate_training_agree_to_1e5_where_training_is_not_chaotic(tmp_path: Path) -> None:
+    """SGD from a small initialisation with a moderate learning rate: rounding differences do not grow."""
+    calm = {"lr": 0.05, "epochs": 5}
+    runs = [spec(seed, {"width_factor": 0.5, "init_std": 0.01}, calm | {"optimizer": optimizer},
+                 {"n_train": 200, "input_dim": 10}) for seed in (0, 1) for optimizer in ("sgd", "momentum")]  # fmt: skip
+    runs = [RunSpec.from_dict({**run.to_dict(), "measure": {"samplings": 1, "levels": 3}}) for run in runs]
+    batched = train_together(runs, tmp_path / "batched", device="cpu", progress=False)
+    assert len(batched) == 4 and all(o.status["training"] == "batched" for o in batched)
+    by_folder = {outcome.layout.root: outcome for outcome in batched}
+    for run in runs:
+        outcome = by_folder[RunLayout.of(run, tmp_path / "batched").root]
+        alone_ = train_run(run, tmp_path / "alone", device="cpu", progress=False)
+        assert alone_.status["training"] == "single" and alone_.status["batch_members"] == []
+        got, want = load_file(str(outcome.layout.weights)), load_file(str(alone_.layout.weights))
+        for name in want:
+            torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-7)
+        for split in ("train", "val", "test"):
+            assert outcome.status[f"{split}_accuracy"] == pytest.approx(alone_.status[f"{split}_accuracy"], abs=1e-5)
+        measured = [measure_run(o.layout.root, device="cpu", progress=False) for o in (outcome, alone_)]
+        assert measured[0].auc == pytest.approx(measured[1].auc, abs=1e-5)
+        assert measured[0].similarity == pytest.approx(measured[1].similarity, abs=1e-5)
 
 
 def test_which_runs_batch_together() -> None:

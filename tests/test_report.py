@@ -46,6 +46,7 @@ def test_report_has_every_part(sweep_folder: Path) -> None:
     figures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert len(figures) >= 8 and all((sweep_folder / f).is_file() for f in figures)
     assert (sweep_folder / "verdicts.json").is_file()
+    assert "- **trained**: 4 in batches" in text  # each width's two seeds trained together
     html = page.read_text()
     assert html.count("data:image/png;base64,") == len(figures) and "src='figures/" not in html
     # The compact table and the flagged count come first; the long sentences sit in a closed details block.
@@ -69,7 +70,7 @@ def flagged_sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
                 rise = 0.05 * np.log2(width) if variant == "a" else 0.0
                 rows.append({
                     "run_id": f"{variant}-{width}-{replicate}", "preset": "mlp", "variant": variant,
-                    "width_factor": width, "replicate": replicate, "group": f"{variant}|w={width}|r={replicate}",
+                    "width_factor": width, "replicate": replicate, "seed": replicate, "group": f"{variant}|w={width}|r={replicate}",
                     "status": "done", "kept": True, "collapsed": False, "collapsed_init": False,
                     "collapse_reason": "", "diverged_reason": "", "error": "", "test_accuracy": 0.9 + 0.01 * rng.normal(),
                     "auc": 0.5 + rise + 0.01 * rng.normal(), "similarity": 2 + 0.01 * rng.normal(),
@@ -104,8 +105,12 @@ def test_report_counts_and_lists_flagged_runs_and_shows_layers(tmp_path: Path) -
     summary = ("1 failed, 2 diverged, 1 collapsed after training, 1 collapsed at initialisation, "
                "2 groups with every candidate diverged or collapsed")  # fmt: skip
     assert f"**Flagged runs**: {summary}" in text
-    assert "| a | 12 | → flat | ↑ rises | → flat | ✓ holds | ↑ rises |" in text
-    assert "| b | 15 | → flat | → flat | → flat | ✗ fails | → flat | → flat | ✗ fails |" in text
+    # Each trend with its slope per doubling ± the half-width of its 90% interval.
+    flat = r"→ flat \([+-][\d.e-]+ ± [\d.e-]+\)"
+    rises = r"↑ rises \(\+0\.05\d? ± 0\.00\d+\)"
+    assert re.search(rf"\| a \| 12 \| {flat} \| {rises} \| {flat} \| ✓ holds \| ↑ rises ", text)
+    assert re.search(rf"\| b \| 15 \| {flat} \| {flat} \| {flat} \| ✗ fails \| {flat} \| {flat} \| ✗ fails \|",
+                     text)  # fmt: skip
     sections = text[text.index("## Flagged runs"):text.index("## Means per width")]
     assert "### Failed runs (1)" in sections and "RuntimeError: out of memory" in sections
     assert "### Diverged runs (2)" in sections and "| a-2.0-0-lr2 | a | 2.0 | 0 | the training loss became nan |" in sections
@@ -120,7 +125,7 @@ def test_report_counts_and_lists_flagged_runs_and_shows_layers(tmp_path: Path) -
     assert "collapsed at initialisation (left out of the controlled tests)" in text
     html = page.read_text()
     assert "<details id='layers'><summary>Per-layer trends</summary>" in html
-    assert "<td class='verdict rises'>↑ rises</td>" in html and "colspan='3'>controlled" in html
+    assert "<td class='verdict rises'>↑ rises (+0.05" in html and "colspan='3'>controlled" in html
     assert (tmp_path / "layer_verdicts.json").is_file()
 
 
@@ -173,3 +178,13 @@ def test_presets_command_lists_every_preset() -> None:
     for name in ("mlp-teacher", "alexnet-inits", "random-labels", "resnet18-imagenet", "inception-layer",
                  "parameters", "mnist1d-cnn"):  # fmt: skip
         assert name in result.output
+
+
+def test_a_trend_within_the_margin_has_its_own_sign_and_class(tmp_path: Path) -> None:
+    runs, _ = flagged_sweep()
+    table = verdicts(runs, permutations=500, deltas={"auc": 0.2})  # the rise of "a" lies inside this margin
+    assert table.set_index("variant").loc["a", "auc_trend"] == "rises, within the margin"
+    write_report(ReportInputs(title="margin", info={}, sweep_yaml="", runs=runs, figures=[], verdicts=table), tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert "<td class='verdict rises within'>↗ rises, within the margin (+0.05" in html
+    assert "↗ / ↘ rises / falls, within the margin" in html

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from frivolous.cli import app
 from frivolous.experiments.executors import Processes
+from frivolous.experiments import runner
 from frivolous.experiments.layout import RunLayout
+from frivolous.experiments.pipeline import complete_run
 from frivolous.experiments.presets import PRESETS, SCALES
 from frivolous.experiments.runner import run_sweep
 from frivolous.experiments.spec import SpecError
@@ -57,6 +59,19 @@ def test_finished_runs_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture
     log = capsys.readouterr().err
     finished = [line for line in log.splitlines() if line.startswith("runs: 100%") and "4/4" in line]
     assert "\r" not in log and len(finished) == 1, log
+
+
+def test_runs_another_process_completed_are_counted_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sweeps on one folder: each counts the runs it completed and those the other one did."""
+    sweep = tiny()
+    for planned in sweep.expand()[:2]:  # what a second sweep completes while this one is under way
+        complete_run(planned.spec, tmp_path / "runs", device="cpu")
+    monkeypatch.setattr(runner, "complete", lambda layout: False)  # this sweep planned them before they were done
+    summary = run_sweep(sweep, tmp_path, device="cpu", progress=False)
+    assert (summary.done, summary.skipped, summary.elsewhere) == (4, 0, 2)
+    assert summary.line() == "4 runs: 4 done (2 here, 2 by another process, 0 already), 0 failed"
+    monkeypatch.undo()
+    assert run_sweep(sweep, tmp_path, device="cpu", progress=False).line() == "4 runs: 4 done (4 already), 0 failed"
 
 
 def test_a_failing_run_does_not_stop_the_sweep(tmp_path: Path) -> None:

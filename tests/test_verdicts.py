@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any
 
@@ -10,8 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from frivolous.results.paired import minimum_detectable
 from frivolous.results.verdicts import (
-    KEYS, LAYER_KEYS, MARGINS, PARTS, RULE, Margin, describe_verdict, holm, layer_verdicts, lost_groups, verdicts,
+    KEYS, LAYER_KEYS, MARGINS, PARTS, RULE, Margin, counted, describe_verdict, holm, layer_verdicts, lost_groups,
+    verdicts,
 )  # fmt: skip
 
 WIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -52,6 +55,7 @@ def sweep(
             "variant": variant,
             "width_factor": width,
             "replicate": np.tile(np.arange(replicates), len(widths)),
+            "seed": np.tile(np.arange(replicates), len(widths)),
             "status": "done",
             "collapsed": False,
             "kept": True,
@@ -111,20 +115,34 @@ def test_rising_removability_holds() -> None:
     assert row["n"] == 15 and row["widths"] == WIDTHS
 
 
-def test_rho_is_spearmans() -> None:
+def test_rho_is_the_mean_of_each_seeds_spearman_rho() -> None:
+    # With every seed at every width, the within-seed rho is the mean of the seeds' own Spearman correlations.
     runs = sweep(auc=0.02)
     row = verdict(runs)
-    expected = stats.spearmanr(runs["width_factor"], runs["auc"]).statistic
-    assert row["auc_rho"] == pytest.approx(expected, abs=1e-12)
+    own = [stats.spearmanr(seed["width_factor"], seed["auc"]).statistic for _, seed in runs.groupby("seed")]
+    assert row["auc_rho"] == pytest.approx(np.mean(own), abs=1e-12)
+    assert (row["auc_n"], row["auc_seeds"], row["auc_unpaired"]) == (15, 3, 0)
 
 
-def test_slope_and_interval_are_the_least_squares_t_interval() -> None:
+def fixed_effects(runs: pd.DataFrame, metric: str) -> Any:
+    """statsmodels' least-squares fit of ``metric`` on log2 width with one intercept per seed."""
+    import statsmodels.formula.api as smf
+
+    data = runs.assign(x=np.log2(runs["width_factor"]), y=runs[metric]).dropna(subset=["y"])
+    return smf.ols("y ~ x + C(seed)", data=data).fit()
+
+
+def test_slope_and_interval_are_those_of_least_squares_with_one_intercept_per_seed() -> None:
     runs = sweep(auc=0.004, noise=0.02)
+    runs["auc"] += runs["seed"].map({0: -0.3, 1: 0.0, 2: 0.2})  # seed offsets, and two missing cells
+    runs = runs.drop(index=runs.index[(runs["seed"] == 0) & (runs["width_factor"] >= 2)])
     row = verdict(runs)
-    fit = stats.linregress(np.log2(runs["width_factor"]), runs["auc"])
-    half = stats.t.ppf(0.95, len(runs) - 2) * fit.stderr
-    assert row["auc_slope"] == pytest.approx(fit.slope, rel=1e-9)
-    assert (row["auc_ci_low"], row["auc_ci_high"]) == pytest.approx((fit.slope - half, fit.slope + half), rel=1e-9)
+    fit = fixed_effects(runs, "auc")
+    assert fit.df_resid == len(runs) - 3 - 1
+    assert row["auc_slope"] == pytest.approx(fit.params["x"], rel=1e-9)
+    assert row["auc_se"] == pytest.approx(fit.bse["x"], rel=1e-9)
+    low, high = fit.conf_int(alpha=0.10).loc["x"]
+    assert (row["auc_ci_low"], row["auc_ci_high"]) == pytest.approx((low, high), rel=1e-9)
     # Equivalence is shown exactly when the 90% interval lies inside +-delta.
     bound = max(-row["auc_ci_low"], row["auc_ci_high"])
     assert verdict(runs, deltas={"auc": bound * 1.001})["auc_trend"] == "flat"
@@ -250,12 +268,15 @@ def test_single_width_is_inconclusive() -> None:
     assert "not tested" in describe_verdict(row)
 
 
-def test_too_few_runs_are_inconclusive_even_when_exactly_flat() -> None:
-    runs = sweep(widths=(1.0, 2.0, 4.0), replicates=1)
+@pytest.mark.parametrize(("widths", "replicates"), [((1.0, 2.0, 4.0), 1), ((1.0, 2.0), 2)])
+def test_too_few_runs_are_inconclusive_even_when_exactly_flat(widths: tuple[float, ...], replicates: int) -> None:
+    # One seed at 3 widths, or 2 seeds at 2: one degree of freedom left after one intercept per seed.
+    runs = sweep(widths=widths, replicates=replicates)
     runs[["auc", "similarity"]] = 0.5
     row = verdict(runs)
-    assert row["n"] == 3 and row["hypothesis"] == "inconclusive"
+    assert row["hypothesis"] == "inconclusive" and np.isnan(row["auc_slope"])
     assert (row["auc_trend"], row["similarity_trend"]) == ("inconclusive", "inconclusive")
+    assert "not tested" in describe_verdict(row)
 
 
 def test_exactly_flat_metrics_with_enough_runs_are_flat() -> None:
@@ -269,14 +290,14 @@ def test_exactly_flat_metrics_with_enough_runs_are_flat() -> None:
     assert (row["similarity_p"], row["similarity_slope"], row["similarity_p_flat"]) == (1.0, 0.0, 0.0)
     assert (row["similarity_ci_low"], row["similarity_ci_high"]) == (0.0, 0.0)
     assert row["similarity_trend"] == "flat" and row["similarity_fraction_beyond_init_trend"] == "flat"
-    assert "similarity flat (constant" in describe_verdict(row)
+    assert "similarity flat (constant within every seed" in describe_verdict(row)
     runs["auc"] = 0.5
     assert verdict(runs)["hypothesis"] == "fails"
 
 
-@pytest.mark.parametrize(("widths", "replicates"), [((0.5, 1.0, 2.0, 4.0), 1), ((1.0, 4.0), 3)])
+@pytest.mark.parametrize(("widths", "replicates"), [((0.5, 1.0, 2.0, 4.0), 1), ((1.0, 2.0, 4.0), 2)])
 def test_runs_that_cannot_reach_alpha_are_inconclusive(widths: tuple[float, ...], replicates: int) -> None:
-    # The best p of 4 runs at 4 widths is 2/24, of 6 runs at 2 widths 2 * 3!3!/6! = 0.1.
+    # The best p of one seed at 4 widths is 2/4! = 0.083, of 2 seeds at 3 widths 2/(3!3!) = 0.056.
     row = verdict(sweep(auc=0.05, noise=0.0, widths=widths, replicates=replicates))
     assert np.isnan(row["auc_p"]) and row["auc_trend"] == "inconclusive"
     assert row["auc_slope"] == pytest.approx(0.05)
@@ -349,10 +370,10 @@ def test_holm_adjustment() -> None:
 
 
 def test_holm_makes_a_borderline_trend_across_many_variants_not_significant() -> None:
-    borderline = sweep(auc=0.006, noise=0.02, seed=5, variant="borderline")
+    borderline = sweep(auc=0.015, noise=0.04, seed=7, variant="borderline")
     alone = verdict(borderline)
     assert 0.005 < alone["auc_p"] < 0.02 and alone["auc_trend"] == "rises"
-    others = [sweep(noise=0.02, seed=100 + i, variant=f"noise {i}") for i in range(9)]
+    others = [sweep(noise=0.04, seed=100 + i, variant=f"noise {i}") for i in range(9)]
     table = verdicts(pd.concat([borderline, *others], ignore_index=True), permutations=PERMUTATIONS)
     row = table.set_index("variant").loc["borderline"]
     assert row["auc_p"] == alone["auc_p"] and row["auc_p_holm"] > 0.05
@@ -394,9 +415,12 @@ def test_describe_verdict() -> None:
     runs = sweep(auc=0.05)
     runs.loc[0, "status"] = "failed"
     sentence = describe_verdict(verdict(runs))
-    assert "AUC rises (rho +0.9" in sentence and "Holm p" in sentence and "per doubling, 90% CI [" in sentence
+    assert "AUC rises (within-seed rho +1.00" in sentence and "Holm p" in sentence
+    assert "per doubling, 90% CI [" in sentence and "14 runs of 3 seeds)" in sentence
     assert "similarity flat (" in sentence and "δ ±5% of the mean = ±0.1" in sentence
     assert "δ ±0.01, equivalence Holm p" in sentence
+    mde = verdict(runs)["auc_mde"]
+    assert f"smallest detectable slope ±{mde:.2g} per doubling at 80% power" in sentence
     assert sentence.count("Hypothesis holds (controlled: holds)") == 1
     assert "14 runs at widths 0.25/0.5/1/2/4; left out: 1 failed" in sentence
 
@@ -438,9 +462,9 @@ def test_layer_verdicts() -> None:
     assert (fc["auc_trend"], fc["hypothesis"], fc["hypothesis_controlled"]) == ("flat", "fails", "fails")
     # A layer's run value is its mean over samplings.
     conv_runs = layers[(layers["layer"] == "features.conv") & (layers["stage"] == "trained")]
-    means = conv_runs.groupby("run_id")["auc"].mean().drop("run-0")
-    fit = stats.linregress(np.log2(runs.set_index("run_id").loc[means.index, "width_factor"]), means)
-    assert conv["auc_slope"] == pytest.approx(fit.slope, rel=1e-9)
+    means = conv_runs.groupby("run_id")["auc"].mean().drop("run-0").rename("layer_auc")
+    fit = fixed_effects(runs.merge(means, left_on="run_id", right_index=True), "layer_auc")
+    assert conv["auc_slope"] == pytest.approx(fit.params["x"], rel=1e-9)
     # Holm's family spans the layers: the same rows tested alone give smaller adjusted p-values.
     alone = layer_verdicts(runs, layers[layers["layer"] == "classifier.fc"], permutations=PERMUTATIONS).iloc[0]
     assert alone["auc_p"] == fc["auc_p"] and alone["auc_p_holm"] <= fc["auc_p_holm"]
@@ -479,3 +503,160 @@ def test_report_details_name_the_effective_width_only_where_it_was_measured() ->
     runs = sweep()
     runs["effective_width_fraction"] = 0.8 - 0.1 * np.log2(runs["width_factor"])
     assert _tested(verdict(runs))[-1] == "effective_width_fraction"
+
+
+# ---- runs paired by seed
+
+
+def offset_sweep(offsets: np.ndarray, *, rise: float, base: float, noise: float, seed: int = 0) -> pd.DataFrame:
+    """A sweep with one seed per offset whose similarity is ``base``, plus the
+    seed's offset (shared by all its widths), plus ``rise`` per doubling,
+    plus Gaussian noise; the other metrics as :func:`sweep` makes them."""
+    runs = sweep(replicates=len(offsets), seed=seed)
+    rng = np.random.default_rng(seed)
+    doublings = np.log2(runs["width_factor"].to_numpy())
+    runs["similarity"] = base + offsets[runs["seed"]] + rise * doublings + noise * rng.normal(size=len(runs))
+    return runs
+
+
+def test_missing_wide_runs_of_low_seeds_do_not_make_a_rise() -> None:
+    # 20 seeds, offsets -45..+45, no width effect; the 10 lowest seeds lost their 2x and 4x runs.
+    runs = offset_sweep(np.linspace(-45, 45, 20), rise=0.0, base=50.0, noise=2.0)
+    runs = runs[~((runs["seed"] < 10) & (runs["width_factor"] >= 2))]
+    pooled = stats.spearmanr(np.log2(runs["width_factor"]), runs["similarity"])
+    assert pooled.statistic > 0.3 and pooled.pvalue < 0.01  # a test pooling the runs would find a rise
+    row = verdict(runs)
+    assert (row["similarity_n"], row["similarity_seeds"]) == (80, 20)
+    assert row["similarity_ci_low"] < 0 < row["similarity_ci_high"]
+    assert row["similarity_trend"] == "flat" and row["hypothesis"] == "fails"
+
+
+def test_a_rise_within_every_seed_hidden_by_larger_seed_offsets_is_found() -> None:
+    # 2 similar units more per doubling in every seed; the seeds lie up to 60 apart.
+    runs = offset_sweep(np.linspace(-30, 30, 5), rise=2.0, base=36.0, noise=1.0)
+    pooled = stats.spearmanr(np.log2(runs["width_factor"]), runs["similarity"])
+    assert pooled.pvalue > 0.05  # a test pooling the runs cannot tell
+    row = verdict(runs)
+    assert row["similarity_trend"] == "rises" and row["hypothesis"] == "holds"
+    assert row["similarity_ci_low"] < 2.0 < row["similarity_ci_high"]
+    assert row["similarity_delta"] == pytest.approx(0.05 * runs["similarity"].mean()) and row["similarity_delta"] < 2
+
+
+def test_seed_offsets_change_nothing() -> None:
+    runs = sweep(auc=0.03, similarity=0.05, noise=0.02)
+    shifted = runs.copy()
+    for column, offsets in (("auc", [-0.3, 0.1, 0.25]), ("similarity", [5.0, -2.0, 0.0])):
+        shifted[column] += shifted["seed"].map(dict(enumerate(offsets)))
+    row, moved = verdict(runs), verdict(shifted)
+    for key in ("auc", "similarity"):
+        for part in ("rho", "p", "slope", "se", "ci_low", "ci_high", "mde"):
+            assert moved[f"{key}_{part}"] == pytest.approx(row[f"{key}_{part}"], rel=1e-9, abs=1e-12), part
+        assert moved[f"{key}_trend"] == row[f"{key}_trend"]
+    assert row["auc_trend"] == "rises" and row["similarity_trend"] == "rises, within the margin"
+
+
+def test_a_seed_with_a_single_width_left_is_left_out() -> None:
+    runs = sweep(auc=0.02)
+    lone = runs[runs["seed"] == 0].iloc[[2]].assign(seed=7, auc=5.0)  # an outlier, alone at its width
+    row, with_lone = verdict(runs), verdict(pd.concat([runs, lone], ignore_index=True))
+    assert (with_lone["n"], with_lone["auc_n"], with_lone["auc_unpaired"], with_lone["auc_seeds"]) == (16, 15, 1, 3)
+    for part in ("rho", "p", "slope", "ci_low", "ci_high", "trend"):
+        assert with_lone[f"auc_{part}"] == row[f"auc_{part}"], part
+    assert "15 runs of 3 seeds; 1 left out, their seed with a single width left" in describe_verdict(with_lone)
+
+
+def brute_force_p(runs: pd.DataFrame, metric: str) -> float:
+    """The two-sided p-value of the within-seed rank statistic over every
+    arrangement of the metric's values within their seeds, enumerated."""
+    seeds = [group for _, group in runs.groupby("seed")]
+    centred = [(stats.rankdata(g["width_factor"]) - (len(g) + 1) / 2, stats.rankdata(g[metric]) - (len(g) + 1) / 2)
+               for g in seeds]  # fmt: skip
+    observed = sum(float(x @ y) for x, y in centred)
+    arrangements = itertools.product(*(itertools.permutations(y) for _, y in centred))
+    totals = np.array([sum(float(x @ np.array(order)) for (x, _), order in zip(centred, orders))
+                       for orders in arrangements])  # fmt: skip
+    return min(1.0, 2 * min(np.mean(totals >= observed - 1e-9), np.mean(totals <= observed + 1e-9)))
+
+
+def tiny_paired_table() -> pd.DataFrame:
+    """Three seeds with cells missing (4, 4 and 3 runs: 24 * 24 * 6 = 3,456
+    arrangements), a tie in the metric, and a weak rise within seeds."""
+    cells = [(0, 0.25), (0, 0.5), (0, 1.0), (0, 4.0), (1, 0.5), (1, 1.0), (1, 2.0), (1, 4.0), (2, 0.25), (2, 1.0),
+             (2, 2.0)]  # fmt: skip
+    runs = sweep(widths=(1.0,), replicates=len(cells))
+    runs["seed"], runs["width_factor"] = [s for s, _ in cells], [w for _, w in cells]
+    runs["auc"] = [0.50, 0.52, 0.51, 0.53, 0.60, 0.58, 0.61, 0.62, 0.40, 0.40, 0.41]
+    return runs
+
+
+def test_stratified_permutation_p_is_the_enumerated_one() -> None:
+    runs = tiny_paired_table()
+    expected = brute_force_p(runs, "auc")
+    assert 0.005 < expected < 0.5
+    exact = verdicts(runs, permutations=10_000).iloc[0]  # more resamples than arrangements: every one
+    assert exact["auc_p"] == pytest.approx(expected, abs=1e-12)
+    sampled = verdicts(runs, permutations=3_000, seed=1).iloc[0]  # fewer: seeded random arrangements
+    assert sampled["auc_p"] == pytest.approx(expected, abs=0.03) and sampled["auc_p"] != exact["auc_p"]
+    # With the values shuffled across seeds the enumeration and the implementation still agree.
+    runs["auc"] = np.random.default_rng(3).permutation(runs["auc"].to_numpy())
+    assert verdicts(runs, permutations=10_000).iloc[0]["auc_p"] == pytest.approx(brute_force_p(runs, "auc"))
+
+
+@pytest.mark.parametrize("df", [3, 11, 50])
+def test_the_smallest_detectable_slope_is_detected_with_80_percent_power(df: int) -> None:
+    se = 0.01
+    mde = minimum_detectable(se, df, alpha=0.05, power=0.8)
+    critical = stats.t.ppf(0.975, df)
+    power = stats.nct.sf(critical, df, mde / se) + stats.nct.cdf(-critical, df, mde / se)
+    assert power == pytest.approx(0.8, abs=0.02)
+
+
+def test_each_trend_states_its_smallest_detectable_slope() -> None:
+    runs = sweep(auc=0.02, noise=0.02)
+    row = verdict(runs)
+    df = 15 - 3 - 1
+    expected = (stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) * row["auc_se"]
+    assert row["auc_mde"] == pytest.approx(expected, rel=1e-12)
+    fewer = verdict(runs[runs["seed"] < 2])  # fewer runs: a larger slope needed
+    assert fewer["auc_mde"] > row["auc_mde"]
+
+
+def test_a_significant_slope_inside_the_margin_rises_within_the_margin() -> None:
+    runs = sweep(auc=0.02)
+    row = verdict(runs)
+    assert row["auc_trend"] == "rises" and row["auc_p_holm"] < 0.05 and row["auc_slope"] > row["auc_delta"]
+    slope, high = row["auc_slope"], row["auc_ci_high"]
+    # A margin beyond the whole interval: the rise is real and shown smaller than delta; the hypothesis reads
+    # it as flat, and with similarity flat too it fails.
+    row = verdict(runs, deltas={"auc": high * 1.01})
+    assert row["auc_trend"] == "rises, within the margin" and row["hypothesis"] == "fails"
+    # A margin between the slope and the interval's top: smaller than delta, not shown to be: cannot tell.
+    row = verdict(runs, deltas={"auc": (slope + high) / 2})
+    assert row["auc_trend"] == "rises, within the margin" and row["hypothesis"] == "inconclusive"
+    # A fall within the margin is still a fall: not a rise.
+    falling = sweep(auc=-0.02)
+    row = verdict(falling, deltas={"auc": -verdict(falling)["auc_slope"] * 1.01})
+    assert row["auc_trend"] == "falls, within the margin" and row["hypothesis"] == "fails"
+
+
+def test_effective_width_fraction_falling_within_the_margin_is_not_slower() -> None:
+    runs = sweep()
+    runs["effective_width_fraction"] = 0.5 - 0.004 * np.log2(runs["width_factor"])
+    row = verdict(runs)
+    assert row["effective_width_fraction_trend"] == "falls, within the margin"
+    assert row["effective_width_slower"] == "no"
+
+
+def test_how_a_question_reads_a_trend_within_the_margin() -> None:
+    assert counted("rises, within the margin", flat_shown=True) == "flat"
+    assert counted("rises, within the margin", flat_shown=False) == "inconclusive"
+    assert counted("falls, within the margin", flat_shown=False) == "falls"
+    assert counted("falls, within the margin", flat_shown=True, asked="falls") == "flat"
+    assert counted("rises, within the margin", flat_shown=False, asked="falls") == "rises"
+    assert [counted(word, flat_shown=True) for word in ("rises", "falls", "flat", "inconclusive")] == \
+        ["rises", "falls", "flat", "inconclusive"]  # fmt: skip
+
+
+def test_runs_without_a_seed_are_refused() -> None:
+    with pytest.raises(ValueError, match="seed"):
+        verdicts(sweep().drop(columns=["seed"]))

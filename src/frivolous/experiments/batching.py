@@ -13,8 +13,13 @@ within :data:`MEMORY_BUDGET`; ``N`` at most N (and within the budget);
 
 A batch writes each run's folder as :func:`~frivolous.experiments.run.train_run`
 would (status, weights, history, checkpoints), so that the sweep then only
-measures it. A batch that fails leaves its runs to be trained alone, each
-resuming from its last checkpoint.
+measures it; its status and record also say that it trained in a batch, and
+with which runs (:func:`~frivolous.experiments.run.provenance`). Batched and
+separate training agree to float rounding step by step (tested to 1e-5 on
+non-chaotic settings), but in chaotic ones (large steps, many epochs) the
+rounding differences grow into different final numbers (docs/fidelity.md,
+"Batched and separate training"). A batch that fails leaves its runs to be
+trained alone, each resuming from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -146,12 +151,13 @@ def train_together(
         streams = [Stream(seed, bundles[seed]) for seed in seeds]
         trainer = BatchedTrainer([member for _, _, member in runs.values()], streams, device=target,
                                  progress=progress, save_every=save_every)  # fmt: skip
+        members = tuple(sorted(layout.root.name for _, layout in chosen))
 
         def finish(member: Member) -> None:
             spec, layout, _ = runs[id(member)]
             started = time.perf_counter() - sum(record["seconds"] for record in member.state.history)
             outcomes.append(record_training(spec, layout, member.model, trainer.streams[member.stream].data,
-                                            member.state, target, started=started))  # fmt: skip
+                                            member.state, target, started=started, members=members))  # fmt: skip
 
         trainer.run(finish)
     return outcomes

@@ -7,7 +7,9 @@ The record flags a collapsed network (:mod:`frivolous.measure.collapse`):
 ``collapsed`` and ``collapse_reason`` for the trained one (one class, training
 accuracy not above ``majority_rate``, or every probed unit dead), and
 ``collapsed_init`` for the one at initialisation (one class or all dead),
-whose numbers then make no baseline.
+whose numbers then make no baseline. It also says how the run was trained,
+alone or in a batch and with which runs (:data:`~frivolous.experiments.run.PROVENANCE`,
+copied from its status: :func:`~frivolous.experiments.run.provenance`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from frivolous.data.sampling import split_labels
 from frivolous.experiments.compress_run import effective_width
 from frivolous.experiments.integrity import run_lock
 from frivolous.experiments.layout import RunLayout, read_json, write_json
-from frivolous.experiments.run import DIVERGED, damaged, load_data, measure_run, train_run
+from frivolous.experiments.run import DIVERGED, PROVENANCE, damaged, load_data, measure_run, train_run
 from frivolous.experiments.spec import RunSpec
 from frivolous.measure.collapse import collapse_reason, majority_rate
 
@@ -52,11 +54,19 @@ def complete_run(
     The run's lock is held throughout, so that another process completing
     the same run at the same time (a second sweep on the folder) waits, then
     finds it complete (see :mod:`frivolous.experiments.integrity`)."""
+    return _complete(spec, root, device=device, data_root=data_root, progress=progress)[0]
+
+
+def _complete(spec: RunSpec, root: str | Path, *, device: str | torch.device, data_root: str | Path | None,
+              progress: bool | None) -> tuple[dict[str, Any], bool]:  # fmt: skip
+    """:func:`complete_run`'s record, and whether this call completed the run
+    (False: it was complete when the lock was taken, done by another process
+    or an earlier call)."""
     layout = RunLayout.of(spec, root)
     with run_lock(layout):
         if complete(layout):
-            return read_json(layout.record)
-        return _train_and_measure(spec, root, layout, device=device, data_root=data_root, progress=progress)
+            return read_json(layout.record), False
+        return _train_and_measure(spec, root, layout, device=device, data_root=data_root, progress=progress), True
 
 
 def complete(layout: RunLayout) -> bool:
@@ -69,7 +79,7 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
     started = time.perf_counter()
     outcome = train_run(spec, root, device=device, data_root=data_root, progress=progress)
     if outcome.status["state"] == DIVERGED:  # nothing to measure: recorded, and left out of selections
-        return _finish(layout, _identity(layout, spec) | {
+        return _finish(layout, _identity(layout, spec) | _trained_how(outcome.status) | {
             "diverged": True, "diverged_reason": outcome.status["reason"], "epochs": outcome.status["epochs"],
             "train_seconds": outcome.status.get("seconds"), "seconds": time.perf_counter() - started})  # fmt: skip
     bundle = None
@@ -86,6 +96,7 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
         **_identity(layout, spec),
         **{k: outcome.status.get(k) for k in ("params", "train_accuracy", "val_accuracy", "test_accuracy",
                                              "epochs", "best_epoch")},  # fmt: skip
+        **_trained_how(outcome.status),
         **{k: trained.get(k, math.nan) for k in RECORD_METRICS},
         **{f"{k}_init": init.get(k, math.nan) for k in RECORD_METRICS},
         "collapsed": bool(reason), "collapse_reason": reason,
@@ -101,6 +112,11 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
     return _finish(layout, record)
 
 
+def _trained_how(status: dict[str, Any]) -> dict[str, Any]:
+    """The run's provenance from its status (None where a status predates it)."""
+    return {key: status.get(key) for key in PROVENANCE}
+
+
 def _identity(layout: RunLayout, spec: RunSpec) -> dict[str, Any]:
     return {"run_id": layout.root.name, "family": spec.model.family, "width_factor": spec.model.width_factor,
             "seed": spec.seed}  # fmt: skip
@@ -114,11 +130,13 @@ def _finish(layout: RunLayout, record: dict[str, Any]) -> dict[str, Any]:
 
 def attempt(spec: RunSpec, root: str | Path, device: str, data_root: str | None) -> dict[str, Any]:
     """:func:`complete_run` that never raises: a failure is written to the
-    run's ``failed.json`` and returned, so that a sweep goes on."""
+    run's ``failed.json`` and returned, so that a sweep goes on. ``here``
+    says whether this call completed the run (False where another process
+    had completed it by the time this one took its lock)."""
     layout = RunLayout.of(spec, root)
     try:
-        return {"ok": True, "run_id": layout.root.name, "record": complete_run(spec, root, device=device,
-                                                                             data_root=data_root)}  # fmt: skip
+        record, here = _complete(spec, root, device=device, data_root=data_root, progress=False)
+        return {"ok": True, "run_id": layout.root.name, "record": record, "here": here}
     except Exception as error:  # noqa: BLE001 - any error of one run is that run's failure
         failure = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
         if layout.root.is_dir():

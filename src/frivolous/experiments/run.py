@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -29,6 +30,7 @@ from frivolous.experiments.spec import RunSpec, SpecError
 from frivolous.measure import MeasureResult, measure
 from frivolous.measure.inputs import resolve_device
 from frivolous.measure.seeding import generator, stream_seed
+from frivolous.train.batched import BATCH_RUNS
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
 from frivolous.train.distributed import SINGLE, Shard, from_environment, start
 from frivolous.train.loop import Callback, Trainer, TrainState, evaluate
@@ -38,6 +40,9 @@ DIVERGED = "diverged"
 """The training loss became non-finite: a final state (training again would
 diverge again, deterministically), with no weights to measure."""
 FINISHED = (TRAINED, DIVERGED)
+
+PROVENANCE = ("training", "batch_runs", "batched_epochs", "batch_members")
+"""The keys of a run's status and record that say how it was trained (:func:`provenance`)."""
 
 
 def load_data(spec: RunSpec, data_root: str | Path | None = None) -> DataBundle:
@@ -162,14 +167,38 @@ def open_run(spec: RunSpec, root: str | Path) -> RunLayout:
     return layout
 
 
+def provenance(history: list[dict[str, Any]], members: tuple[str, ...] = ()) -> dict[str, Any]:
+    """How a run was trained, from its epochs' records (a batch marks its
+    epochs with :data:`~frivolous.train.batched.BATCH_RUNS`):
+
+    - ``training``: ``single`` (every epoch alone), ``batched`` (every epoch
+      in a batch, :mod:`frivolous.experiments.batching`) or ``mixed`` (a batch
+      resumed alone, or a run resumed in a batch);
+    - ``batch_runs``: the most runs that trained together in one epoch (1 alone);
+    - ``batched_epochs``: how many epochs trained in a batch;
+    - ``batch_members``: the run ids of the batch its training ended in
+      (``members``; empty when it ended alone).
+
+    Batched and separate training agree to float rounding at every step, but
+    not at the end of a chaotic training (large steps, many epochs), where
+    rounding differences grow: these keys say which numbers a run holds."""
+    batched = [record[BATCH_RUNS] for record in history if BATCH_RUNS in record]
+    mode = "single" if not batched else "batched" if len(batched) == len(history) else "mixed"
+    return {"training": mode, "batch_runs": max(batched, default=1), "batched_epochs": len(batched),
+            "batch_members": list(members)}  # fmt: skip
+
+
 def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: DataBundle, state: TrainState,
-                    target: torch.device, *, started: float, shard: Shard = SINGLE) -> TrainOutcome:  # fmt: skip
+                    target: torch.device, *, started: float, shard: Shard = SINGLE,
+                    members: tuple[str, ...] = ()) -> TrainOutcome:  # fmt: skip
     """Write the folder of a run whose training ended (``model`` holding its
-    final weights): weights, history and status, or a diverged status. The
-    single trainer and the batched one (:mod:`frivolous.experiments.batching`)
-    end their runs here; ``started`` is the ``perf_counter`` time the run's training began."""
+    final weights): weights, history and status, or a diverged status, each
+    with the run's :func:`provenance`. The single trainer and the batched
+    one (:mod:`frivolous.experiments.batching`, which names the batch's
+    ``members``) end their runs here; ``started`` is the ``perf_counter``
+    time the run's training began."""
     if state.diverged:
-        return _diverged(layout, state, spec, target, shard, time.perf_counter() - started)
+        return _diverged(layout, state, spec, target, shard, time.perf_counter() - started, members)
     evaluations = {
         f"{name}_accuracy": evaluate(model, split, target, precision=spec.train.precision,
                                      workers=spec.train.workers, shard=shard).accuracy  # fmt: skip
@@ -186,6 +215,7 @@ def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: Da
         "processes": shard.world,
         "seconds": time.perf_counter() - started,
         **evaluations,
+        **provenance(state.history, members),
     }
     if shard.main:
         save_weights(model, layout.weights)
@@ -197,12 +227,13 @@ def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: Da
 
 
 def _diverged(layout: RunLayout, state: TrainState, spec: RunSpec, target: torch.device, shard: Shard,
-              seconds: float) -> TrainOutcome:  # fmt: skip
+              seconds: float, members: tuple[str, ...]) -> TrainOutcome:  # fmt: skip
     last = state.history[-1]
     result = {
         "state": DIVERGED, "epochs": state.epoch, "loss": last["loss"], "device": str(target),
         "processes": shard.world, "seconds": seconds,
         "reason": f"the training loss became {last['loss']} in epoch {state.epoch} (lr {last['lr']:g})",
+        **provenance(state.history, members),
     }  # fmt: skip
     if shard.main:
         write_json(layout.history, state.history)
@@ -229,15 +260,27 @@ def load_run(run_dir: str | Path) -> tuple[RunSpec, RunLayout]:
 
 def stage_model(spec: RunSpec, layout: RunLayout, bundle: DataBundle, stage: str) -> nn.Module:
     """The network of a stage: ``trained`` (final weights), ``init`` (as
-    built from the seed, before any step) or ``epoch-<n>`` (a kept checkpoint)."""
+    built from the seed, before any step) or ``epoch-<n>`` (a kept checkpoint).
+    A weights file that cannot be read (a kept checkpoint has no checksum)
+    is named in one line, with what to do."""
     model = build_model(spec, bundle)
     if stage == "init":
         return model
     path = layout.weights if stage == "trained" else layout.epoch_weights(int(stage.removeprefix("epoch-")))
     if not path.is_file():
         raise SpecError(f"{layout.root} has no weights for stage {stage!r} ({path.name})")
-    model.load_state_dict(load_file(str(path)))
+    try:
+        weights = load_file(str(path))
+    except SafetensorError as error:
+        raise SpecError(f"{path} cannot be read ({error}): remove the run folder {layout.root} and train it again "
+                        f"({retrain(layout)})") from None  # fmt: skip
+    model.load_state_dict(weights)
     return model
+
+
+def retrain(layout: RunLayout) -> str:
+    """The command that trains a run again (into the folder it is in)."""
+    return f"frivolous train {layout.spec} --out {layout.root.parent}"
 
 
 def measure_run(
@@ -250,11 +293,16 @@ def measure_run(
     progress: bool | None = None,
 ) -> MeasureResult:
     """Measure one stage of a trained run with its spec's options, and write
-    the tables and a summary into the run's folder."""
+    the tables and a summary into the run's folder. Trained weights that no
+    longer match the checksums their status took (truncated, changed,
+    missing) are refused in one line that says how to train the run again."""
     spec, layout = load_run(run_dir)
     done = status(layout)
     if done is None or done.get("state") != TRAINED:
         raise SpecError(f"{run_dir} is not trained yet; run `frivolous train` on its spec first")
+    if stage == "trained" and (problem := damage(layout, done)):
+        raise SpecError(f"{layout.root}/{problem}; train the run again with `{retrain(layout)}` (it retrains a "
+                        "run whose files do not match their checksums)")  # fmt: skip
     bundle = bundle or load_data(spec, data_root)
     model = stage_model(spec, layout, bundle, stage)
     options = spec.measure

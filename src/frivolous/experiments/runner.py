@@ -44,12 +44,19 @@ class SweepSummary:
     done: int
     failed: int
     skipped: int
+    """Complete before this sweep started."""
     seconds: float
     diverged: int = 0
+    elsewhere: int = 0
+    """Completed by another process (a second sweep on the folder) while this one ran."""
 
     def line(self) -> str:
+        """E.g. "10 runs: 10 done (0 already)", or, with a second sweep on the
+        folder, "10 runs: 10 done (5 here, 5 by another process, 0 already)"."""
         diverged = f", {self.diverged} diverged (left out)" if self.diverged else ""
-        return (f"{self.total} runs: {self.done} done ({self.skipped} already){diverged}, {self.failed} failed"
+        here = self.done + self.diverged - self.skipped - self.elsewhere
+        counts = f"{here} here, {self.elsewhere} by another process, " if self.elsewhere else ""
+        return (f"{self.total} runs: {self.done} done ({counts}{self.skipped} already){diverged}, {self.failed} failed"
                 + (" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
 
 
@@ -95,7 +102,7 @@ def run_sweep(
     root, data = str(runs_root), None if data_root is None else str(data_root)
     tasks = [Task(p.spec.to_yaml(), root, device, data) for p in todo]
     batches = plan([p.spec for p in todo], setting, parallel=executor.jobs) if executor.batches else []
-    failed = 0
+    failed = elsewhere = 0
     bar = progress_bar(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
                        progress=progress)  # fmt: skip
     try:
@@ -111,6 +118,8 @@ def run_sweep(
             if not outcome["ok"]:
                 failed += 1
                 bar.write(f"run {outcome['run_id']} failed: {outcome['error']}")
+            elif not outcome["here"]:
+                elsewhere += 1
             bar.set_postfix(failed=failed, refresh=False)
             bar.update(1)
     finally:
@@ -124,7 +133,7 @@ def run_sweep(
     status = tables["runs"]["status"]
     return SweepSummary(out, len(planned), int((status == "done").sum()), int((status == "failed").sum()),
                         len(planned) - len(todo), time.perf_counter() - started,
-                        int((status == "diverged").sum()))  # fmt: skip
+                        int((status == "diverged").sum()), elsewhere)  # fmt: skip
 
 
 class _Lines(io.TextIOBase):

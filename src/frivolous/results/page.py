@@ -28,6 +28,7 @@ figcaption { color: #555; font-size: 0.9em; } pre { background: #f7f7f7; padding
 .legend, .flagged { color: #444; font-size: 0.9em; }
 .rises, .holds { color: #1a7f37; font-weight: 600; } .falls, .fails { color: #b42318; font-weight: 600; }
 .flat { color: #1f4e99; } .inconclusive { color: #777; font-style: italic; }
+.within { font-weight: normal; }
 """
 """The CSS of every page (the verdict classes are the sweep report's)."""
 

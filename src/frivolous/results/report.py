@@ -2,11 +2,13 @@
 single self-contained file with the figures embedded.
 
 The report opens with what a reader came for: a compact verdict table (one
-row per variant, one word per cell: the raw verdict on the paper's metrics
-beside the controlled one) with the count of flagged runs under it, then the
-figures. How each verdict was reached (the rule, the equivalence margins,
-rho, p-values raw and Holm-adjusted, slopes and their intervals; per layer
-for the per-layer presets) follows in a collapsible ``<details>`` block (in
+row per variant, one verdict per cell, each trend with its effect size, the
+slope per doubling ± the half-width of its interval in the metric's units:
+the raw verdict on the paper's metrics beside the controlled one) with the
+count of flagged runs under it, then the figures. How each verdict was
+reached (the rule, the equivalence margins, rho, p-values raw and
+Holm-adjusted, slopes and their intervals, the smallest slope each test
+could detect; per layer for the per-layer presets) follows in a collapsible ``<details>`` block (in
 markdown, under its own heading after the figures). Then every flagged run,
 listed: failed, diverged, collapsed after training or at initialisation, and
 the selection groups none of whose candidates could be used; then the means
@@ -27,13 +29,15 @@ import pandas as pd
 from frivolous.results.page import STYLE, html_figure, html_list, html_table
 from frivolous.results.table import DIVERGED, DONE, FAILED
 from frivolous.results.verdicts import (
-    BEYOND, CONTROLLED, EFFECTIVE, KEYS, LABELS, RULE, SLOWER, describe_runs, describe_trend, lost_groups, margins,
+    BEYOND, CONTROLLED, EFFECTIVE, KEYS, LABELS, RULE, SLOWER, WITHIN, describe_runs, describe_trend, lost_groups,
+    margins,
 )  # fmt: skip
 
 SUMMARY_METRICS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_init", "similarity_init",
                    "similarity_fraction_init")  # fmt: skip
 
-SYMBOLS = {"rises": "↑", "falls": "↓", "flat": "→", "inconclusive": "?", "holds": "✓", "fails": "✗"}
+SYMBOLS = {"rises": "↑", "falls": "↓", f"rises{WITHIN}": "↗", f"falls{WITHIN}": "↘", "flat": "→",
+           "inconclusive": "?", "holds": "✓", "fails": "✗"}  # fmt: skip
 """The sign before each verdict word, so that a cell reads at a glance (and without colour)."""
 
 RAW_COLUMNS = (("accuracy", "test_accuracy_trend"), ("AUC", "auc_trend"), ("similarity", "similarity_trend"),
@@ -49,11 +53,14 @@ LAYER_COLUMNS = (("AUC", "auc"), ("similarity", "similarity"), ("AUC beyond init
                  ("similarity fraction beyond init", f"similarity_fraction{BEYOND}"))  # fmt: skip
 
 LEGEND = (
-    "↑ rises / ↓ falls: a significant trend with width (permutation test of Spearman's rho, Holm-corrected over "
-    "the report); → flat: no change beyond ±δ per doubling shown (90% interval of the slope); ? inconclusive: "
-    "neither, the runs cannot tell. The hypothesis (more removable and/or repeated units in wider networks) holds "
-    "if AUC or similarity rises and fails if both are shown flat or falling. Raw: the paper's metrics; "
-    "controlled: each run's value minus its value at initialisation, and the similarity as a fraction of the units."
+    "↑ rises / ↓ falls: a significant trend with width, each seed's runs compared with each other (stratified "
+    "permutation test of the within-seed Spearman rho, Holm-corrected over the report) and a slope beyond ±δ per "
+    "doubling; ↗ / ↘ rises / falls, within the margin: significant, but the slope lies inside ±δ; → flat: no "
+    "change beyond ±δ per doubling shown (90% interval of the slope); ? inconclusive: neither, the runs cannot "
+    "tell. In brackets: the slope per doubling (one intercept per seed) ± the half-width of its 90% interval, in "
+    "the metric's units. The hypothesis (more removable and/or repeated units in wider networks) holds if AUC or "
+    "similarity rises and fails if both are shown flat or falling. Raw: the paper's metrics; controlled: each "
+    "run's value minus its value at initialisation, and the similarity as a fraction of the units."
 )
 
 
@@ -169,10 +176,18 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {std:.3f}" if abs(mean) < 10 else f"{mean:.1f} ± {std:.1f}"
 
 
-def _word(word: str, slope: float | None = None) -> str:
-    """A verdict cell: sign and word, and the slope per doubling when given."""
-    shown = f"{SYMBOLS.get(word, '')} {word}".strip()
-    return shown if slope is None or math.isnan(slope) else f"{shown} ({slope:+.2g})"
+def _word(word: str) -> str:
+    """A verdict cell: sign and word."""
+    return f"{SYMBOLS.get(word, '')} {word}".strip()
+
+
+def _trend(row: pd.Series, key: str) -> str:
+    """A trend's cell: sign and word, and its slope per doubling ± the
+    half-width of its interval where it was fitted."""
+    slope = row[f"{key}_slope"]
+    if math.isnan(slope):
+        return _word(row[f"{key}_trend"])
+    return f"{_word(row[f'{key}_trend'])} ({slope:+.2g} ± {(row[f'{key}_ci_high'] - row[f'{key}_ci_low']) / 2:.2g})"
 
 
 def _label(row: pd.Series, presets: int) -> str:
@@ -189,20 +204,25 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     if f"{EFFECTIVE}_n" in verdicts and (verdicts[f"{EFFECTIVE}_n"] > 0).any():  # a sweep that measured it
         columns += (EFFECTIVE_COLUMN,)
     rows = [{"variant": _label(row, presets), "runs": int(row["n"]),
-             **{heading: _word(row[column]) for heading, column in columns}}
+             **{heading: _cell(row, column) for heading, column in columns}}
             for _, row in verdicts.iterrows()]  # fmt: skip
     return pd.DataFrame(rows)
 
 
+def _cell(row: pd.Series, column: str) -> str:
+    """A verdict table's cell: a trend with its effect size, or a verdict's word."""
+    return _trend(row, column.removesuffix("_trend")) if column.endswith("_trend") else _word(row[column])
+
+
 def layer_table(layer_verdicts: pd.DataFrame) -> pd.DataFrame:
     """The per-layer trends, one row per variant and layer (the slope per
-    doubling beside each word); empty unless some variant has several layers."""
+    doubling and its interval beside each word); empty unless some variant has several layers."""
     if layer_verdicts.empty or layer_verdicts.groupby(["preset", "variant"])["layer"].nunique().max() < 2:
         return pd.DataFrame()
     presets = layer_verdicts["preset"].nunique()
     rows = []
     for _, row in layer_verdicts.iterrows():
-        cells = {heading: _word(row[f"{key}_trend"], row[f"{key}_slope"]) for heading, key in LAYER_COLUMNS}
+        cells = {heading: _trend(row, key) for heading, key in LAYER_COLUMNS}
         rows.append({"variant": _label(row, presets), "layer": row["layer"], "runs": int(row["n"]), **cells,
                      "hypothesis": _word(row["hypothesis"]),
                      "hypothesis (controlled)": _word(row["hypothesis_controlled"])})  # fmt: skip
@@ -227,12 +247,23 @@ def _what_was_run(inputs: ReportInputs) -> list[tuple[str, str]]:
     return [
         ("preset", f"{info.get('preset') or '(none)'} at scale {info.get('scale') or '-'}"),
         ("runs", ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"),
+        ("trained", _trained(runs)),
         ("device", str(info.get("device", "-"))),
         ("executor", str(info.get("executor", "-"))),
         ("time taken", f"{info.get('seconds', float('nan')) / 60:.1f} minutes (all sessions of this sweep)"),
         ("versions", versions or "-"),
         ("command", str(info.get("command", "-"))),
     ]
+
+
+def _trained(runs: pd.DataFrame) -> str:
+    """How many runs trained alone, in batches, or partly in a batch: batched
+    and separate training agree to float rounding only where training is not
+    chaotic (docs/fidelity.md)."""
+    counts = runs["training"].value_counts() if "training" in runs else pd.Series(dtype=int)
+    words = {"single": "alone", "batched": "in batches", "mixed": "partly in a batch, partly alone"}
+    shown = ", ".join(f"{counts[mode]} {word}" for mode, word in words.items() if mode in counts)
+    return shown or "-"
 
 
 def _explained(verdicts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
@@ -275,8 +306,9 @@ def write_markdown(inputs: ReportInputs, path: Path) -> None:
         lines += [f"- **{label}**: {slopes}" for label, slopes in _init_slopes(inputs.verdicts)]
         lines.append("")
     if len(layers):
-        lines += ["### Per layer", "", "Each layer's trend with width (slope per doubling in brackets); Holm's "
-                  "correction spans every layer and variant.", "", _markdown_table(layers), ""]  # fmt: skip
+        lines += ["### Per layer", "", "Each layer's trend with width (slope per doubling ± its 90% interval in "
+                  "brackets); Holm's correction spans every layer and variant.", "", _markdown_table(layers),
+                  ""]  # fmt: skip
     lines += ["## Flagged runs", "", f"{marks.summary()}.", ""]
     for heading, explanation, table in marks.sections():
         lines += [f"### {heading} ({len(table)})", "", explanation, "",
@@ -319,7 +351,7 @@ def write_html(inputs: ReportInputs, path: Path) -> None:
                   "</details>"]  # fmt: skip
     if len(layers):
         parts += ["<details id='layers'><summary>Per-layer trends</summary><p>Each layer's trend with width (slope "
-                  "per doubling in brackets); Holm's correction spans every layer and variant.</p>",
+                  "per doubling ± its 90% interval in brackets); Holm's correction spans every layer and variant.</p>",
                   html_table(layers, cell_class=_verdict_class), "</details>"]  # fmt: skip
     parts.append("<h2>Figures</h2><div class='figures'>")
     parts += [html_figure(figure) for figure in inputs.figures]
@@ -350,8 +382,12 @@ def _verdict_html(table: pd.DataFrame) -> str:
 
 
 def _verdict_class(text: str) -> str:
-    """``"verdict rises"`` for a verdict cell such as ``"↑ rises"`` (coloured by :data:`STYLE`), else ""."""
-    return f"verdict {text.split(' ')[1]}" if text[:1] in SYMBOLS.values() else ""
+    """``"verdict rises"`` for a verdict cell such as ``"↑ rises (+0.03 ± 0.01)"``, ``"verdict rises within"``
+    for one within the margin (coloured by :data:`STYLE`), else ""."""
+    word = next((word for word, symbol in SYMBOLS.items() if text[:1] == symbol), None)
+    if word is None:
+        return ""
+    return f"verdict {word.removesuffix(WITHIN)}{' within' if word.endswith(WITHIN) else ''}"
 
 
 def write_report(inputs: ReportInputs, folder: Path) -> tuple[Path, Path]:

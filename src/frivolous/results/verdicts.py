@@ -19,29 +19,48 @@ counts the selection groups (column ``group``) none of whose candidates
 could be used because every one diverged or collapsed. A run missing one
 metric (NaN) is dropped from that metric's test only.
 
-Each metric's trend with width, over the counted runs with each replicate a
-separate point (x = log2 of the width factor):
+Each metric's trend with width, tested within seeds (x = log2 of the width
+factor). A sweep's replicate r has seed r at every width, so its runs share
+data, teacher, batch order and initialisation stream, and are paired across
+widths: the tests compare a seed's runs only with each other
+(:mod:`frivolous.results.paired` says how and why). A seed whose counted
+runs all share one width is left out of a metric's tests (``unpaired``): it
+says nothing about a change with width.
 
-- ``rho`` and ``p``: Spearman's rank correlation between the metric and x,
-  and its two-sided permutation p-value (metric values shuffled across runs;
-  ``permutations`` seeded resamples, or every permutation when there are no
+- ``n``, ``seeds``, ``unpaired``: the runs tested, the seeds they come from,
+  and the runs left out because their seed has a single width left.
+- ``rho`` and ``p``: Spearman's rank correlation between the metric and x
+  within seeds (both ranked within each seed) and its two-sided stratified
+  permutation p-value (values permuted among the widths of their own seed;
+  ``permutations`` seeded resamples, or every arrangement when there are no
   more of them than that). Ranks make it blind to the metric's scale and to
   how evenly the widths are spaced; the permutation assumes no distribution,
-  which matters with 15 points and bounded metrics such as AUC. A constant
-  metric has no rho (NaN) and p = 1. Not computed (NaN) for fewer than 4 runs
-  or 2 widths, or for runs so few that no outcome could give p < alpha (the
-  orderings as extreme as the metric sorted along the widths are prod(k!) of
-  the n!, k runs per width: 4 runs at 4 widths, or 6 runs at 2 widths, can
-  never reach p < 0.05).
-- ``slope``, ``ci_low``, ``ci_high``: the least-squares change of the metric
-  per doubling of width and its (1 - 2 alpha) t confidence interval (90% at
-  the default alpha). The interval assumes that the runs are independent
-  given their width (each has its own seed), that the metric's mean is linear
-  in x, and that the scatter about that line is normal with the same spread
-  at every width. Bounded metrics near a bound (AUC near 1) bend the last
-  two, so the interval is approximate; a curved trend widens it (it is then
-  harder to call flat), but a U-shape with no linear component can read as
-  flat, which the figures would show.
+  which matters with 15 points and bounded metrics such as AUC. A metric
+  constant within every seed has no rho (NaN) and p = 1. Not computed (NaN)
+  where no outcome could give p < alpha: within a seed of n_s runs the
+  arrangements as extreme as the metric sorted along the widths are
+  prod(k!) of its n_s!, k runs per width, and the seeds multiply (one seed
+  at 4 widths, or 3 seeds at 2 widths, can never reach p < 0.05).
+- ``slope``, ``se``, ``ci_low``, ``ci_high``: the least-squares change of the
+  metric per doubling of width with one intercept per seed (seed fixed
+  effects), in the metric's units, its standard error and its (1 - 2 alpha)
+  t confidence interval (90% at the default alpha) on n - seeds - 1 degrees
+  of freedom. Not computed (NaN) where no seed has runs at two widths or
+  fewer than :data:`MIN_DF` degrees of freedom are left. The interval
+  assumes that a seed shifts all its runs by one amount, that the metric's
+  mean is linear in x, and that the scatter about that line is normal with
+  the same spread at every width.
+  Bounded metrics near a bound (AUC near 1) bend the last two, so the
+  interval is approximate; a curved trend widens it (it is then harder to
+  call flat), but a U-shape with no linear component can read as flat,
+  which the figures would show.
+- ``mde``: the minimum detectable effect, the smallest slope per doubling
+  that the slope's two-sided t test at level alpha would detect with 80%
+  power at this run count: (t_{1 - alpha/2, df} + t_{0.8, df}) * se
+  (:func:`~frivolous.results.paired.minimum_detectable`). It is the slope
+  test's; the rank test that decides "rises" may need a somewhat larger
+  slope, and Holm's correction raises it further. A trend inconclusive with
+  an ``mde`` above ``delta`` had too few runs to tell.
 - ``delta`` (``margin`` in words): the equivalence margin, the largest change
   per doubling that counts as no change; see :data:`MARGINS` for each
   metric's margin and why. ``p_flat``: the p-value of the two one-sided tests
@@ -54,10 +73,12 @@ separate point (x = log2 of the width factor):
   report stays below alpha, however many variants it holds. Untested metrics
   are not members of the family. The adjustment makes a row's verdict depend
   on the other rows of the table: the raw p-values do not.
-- ``trend``: ``rises`` (``falls``) if rho > 0 (< 0) with p_holm < alpha;
-  otherwise ``flat`` if p_flat_holm < alpha (equivalence shown); otherwise
-  ``inconclusive``. A significant trend smaller than delta still rises or
-  falls: the hypothesis asks for more, not for much more.
+- ``trend``: ``rises`` (``falls``) if rho > 0 (< 0) with p_holm < alpha and
+  the slope's size is beyond delta; ``rises, within the margin`` (``falls,
+  within the margin``) for a significant trend whose slope lies inside
+  +-delta: real, but smaller than what counts as a change; otherwise
+  ``flat`` if p_flat_holm < alpha (equivalence shown); otherwise
+  ``inconclusive``.
 
 Two verdicts per row. The raw verdict uses the paper's metrics. The
 controlled one (DESIGN.md, "Controls") allows for two effects the paper's
@@ -72,11 +93,13 @@ False) have no meaningful baseline: they are left out of the controlled tests
 only, and counted. ``<metric>_init_slope`` gives the untrained slope for
 context.
 
-``hypothesis`` holds if AUC or similarity rises, fails if both are shown flat
-or falling, and is otherwise inconclusive; ``hypothesis_controlled`` applies
-the same rule to AUC beyond init and similarity fraction beyond init. The
-accuracy part of the hypothesis ("as well or better") is the test accuracy
-trend, shown beside it and not folded in.
+``hypothesis`` holds if AUC or similarity rises (beyond the margin), fails
+if both are shown flat or falling, and is otherwise inconclusive; a rise
+within the margin counts as flat where equivalence is shown too, and as
+inconclusive where it is not (:func:`counted`). ``hypothesis_controlled``
+applies the same rule to AUC beyond init and similarity fraction beyond
+init. The accuracy part of the hypothesis ("as well or better") is the test
+accuracy trend, shown beside it and not folded in.
 """
 
 from __future__ import annotations
@@ -89,8 +112,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
+from frivolous.results.paired import Paired, minimum_detectable, pair, rank_test, smallest_p, within_slope
 from frivolous.results.table import DIVERGED, DONE, FAILED
 
 BEYOND = "_beyond_init"
@@ -113,7 +137,8 @@ KEYS = (*RAW, *(f"{m}{BEYOND}" for m in CONTROLLED), EFFECTIVE)
 LAYER_KEYS = ("auc", "similarity", *(f"{m}{BEYOND}" for m in CONTROLLED))
 """The tested quantities of a per-layer verdict row."""
 
-PARTS = ("n", "rho", "p", "p_holm", "slope", "ci_low", "ci_high", "delta", "margin", "p_flat", "p_flat_holm", "trend")
+PARTS = ("n", "seeds", "unpaired", "rho", "p", "p_holm", "slope", "se", "ci_low", "ci_high", "mde", "delta", "margin",
+         "p_flat", "p_flat_holm", "trend")  # fmt: skip
 
 HYPOTHESES = MappingProxyType(
     {"hypothesis": ("auc", "similarity"),
@@ -125,15 +150,23 @@ FAMILIES = (("test_accuracy",), ("similarity_fraction",), *HYPOTHESES.values(), 
 """Holm families: the tests of these keys over all rows of one table are adjusted together."""
 
 SLOWER = "effective_width_slower"
-"""Verdict column: does effective width grow more slowly than width? "yes" (its fraction falls), "no" (shown
-flat or rising), or "inconclusive" (including sweeps that did not measure it)."""
+"""Verdict column: does effective width grow more slowly than width? "yes" (its fraction falls beyond the
+margin), "no" (shown flat, or falling within the margin with equivalence shown, or rising), or "inconclusive"
+(including sweeps that did not measure it)."""
 SLOWER_WORDS = MappingProxyType({"falls": "yes", "flat": "no", "rises": "no"})
 
-MIN_RUNS = 4
-"""Fewest runs a trend is tested on: with 3 the smallest exact p-value is 1/3."""
+PAIRING = "seed"
+"""The run table's column that pairs runs across widths: a replicate's seed, shared by all its widths."""
 
-MIN_WIDTHS = 2
-"""Fewest distinct widths a trend is tested on: one width has no trend."""
+WITHIN = ", within the margin"
+"""Appended to "rises" or "falls" when the trend is significant but its slope lies inside +-delta."""
+
+POWER = 0.8
+"""The power at which ``<key>_mde``, the smallest detectable slope, is stated."""
+
+MIN_DF = 2
+"""Fewest residual degrees of freedom (runs - seeds - 1) a trend is tested on: with one, the interval rests on a
+single residual, and exactly constant values would be called flat on 3 runs."""
 
 LABELS = MappingProxyType(
     {"test_accuracy": "test accuracy", "auc": "AUC", "similarity": "similarity",
@@ -189,122 +222,103 @@ MARGINS = MappingProxyType({
 """The default equivalence margin of every tested key, with the reason for it."""
 
 RULE = (
-    "Over finished, non-collapsed, kept runs of each preset and variant (replicates as separate points; x = log2 "
-    "width factor), a metric rises (falls) with width when Spearman's rho between it and x is positive (negative) "
-    "with a two-sided permutation p < alpha (0.05) after Holm's correction over the report. It is flat only when "
-    "equivalence is shown: the (1 - 2 alpha) = 90% t interval of its least-squares slope per doubling lies inside "
-    "±δ, the margin declared per metric (two one-sided tests, Holm-corrected the same way). Otherwise it is "
-    "inconclusive: a trend that is not significant is not shown to be absent. Holm families: test accuracy over "
-    "the variants; the AUC and similarity tests of the hypothesis together over the variants; the same for the "
+    "Over finished, non-collapsed, kept runs of each preset and variant (x = log2 width factor), each metric is "
+    "tested within seeds: a replicate's seed is shared by all its widths, so its runs are paired, and each seed's "
+    "runs are compared only with each other (a seed with a single width left says nothing about a change with "
+    "width and is left out). A metric rises (falls) with width when Spearman's rho between it and x, both ranked "
+    "within each seed, is positive (negative) with a two-sided stratified permutation p < alpha (0.05; values "
+    "permuted among the widths of their own seed) after Holm's correction over the report, and its slope per "
+    "doubling (least squares with one intercept per seed) is beyond the margin ±δ declared per metric; a "
+    "significant trend whose slope lies inside ±δ 'rises (falls), within the margin'. It is flat only when "
+    "equivalence is shown: the (1 - 2 alpha) = 90% t interval of the slope lies inside ±δ (two one-sided tests, "
+    "Holm-corrected the same way). Otherwise it is inconclusive: a trend that is not significant is not shown to "
+    "be absent. Each trend states its slope, interval and the smallest slope its runs could detect: "
+    "(t_{1-alpha/2} + t_{0.8}) × the slope's standard error, 80% power. Holm families: test accuracy over the "
+    "variants; the AUC and similarity tests of the hypothesis together over the variants; the same for the "
     "controlled hypothesis; similarity fraction. The hypothesis holds if AUC or similarity rises, fails if both "
-    "are shown flat or falling, and is otherwise inconclusive. The controlled verdict applies the same rule to "
-    "AUC beyond init (each run's AUC minus its AUC at initialisation) and to the similarity fraction beyond init "
-    "(the count of similar units grows with the number of units even when the |r| distribution does not), "
-    "leaving out runs whose network collapsed at initialisation."
+    "are shown flat or falling (a rise within the margin counts as flat where equivalence is shown, else as "
+    "inconclusive), and is otherwise inconclusive. The controlled verdict applies the same rule to AUC beyond "
+    "init (each run's AUC minus its AUC at initialisation) and to the similarity fraction beyond init (the count "
+    "of similar units grows with the number of units even when the |r| distribution does not), leaving out runs "
+    "whose network collapsed at initialisation."
 )
 
-_REQUIRED = ("preset", "variant", "width_factor", "status", "collapsed", "kept",
+_REQUIRED = ("preset", "variant", "width_factor", PAIRING, "status", "collapsed", "kept",
              *RAW, *(f"{m}_init" for m in CONTROLLED))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Trend:
-    """The tests of one metric against log2(width factor), before the Holm
-    adjustment (which needs the other rows of the report)."""
+    """The tests of one metric against log2(width factor), within seeds,
+    before the Holm adjustment (which needs the other rows of the report)."""
 
     n: int
+    seeds: int
+    unpaired: int
     rho: float
     p: float
     slope: float
+    se: float
     ci_low: float
     ci_high: float
+    mde: float
     delta: float
     margin: str
     p_flat: float
 
 
 def trend(
-    log2_width: np.ndarray, values: np.ndarray, *, margin: Margin, alpha: float, permutations: int, seed: int
+    log2_width: np.ndarray,
+    values: np.ndarray,
+    seeds: np.ndarray,
+    *,
+    margin: Margin,
+    alpha: float,
+    permutations: int,
+    seed: int,
 ) -> Trend:
-    """Spearman's rho of ``values`` with ``log2_width`` and its permutation
-    p-value; the least-squares slope per doubling, its (1 - 2 alpha)
-    confidence interval and the TOST p-value against +-``margin``.
-    Non-finite points are dropped."""
-    x, y = _points(log2_width, values)
-    n = int(x.size)
-    if not _testable(x):
-        return Trend(n, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, str(margin), math.nan)
-    delta = margin.of(y)
-    slope, low, high, p_flat = _equivalence(x, y, delta, alpha)
-    rho, p = _rank_test(x, y, permutations=permutations, seed=seed, alpha=alpha)
-    return Trend(n, rho, p, slope, low, high, delta, str(margin), p_flat)
+    """The within-seed Spearman rho of ``values`` with ``log2_width`` and its
+    stratified permutation p-value; the slope per doubling with seed fixed
+    effects, its (1 - 2 alpha) confidence interval, the smallest slope
+    detectable at :data:`POWER`, and the TOST p-value against +-``margin``.
+    ``seeds`` pairs the runs; non-finite points are dropped, and so are seeds
+    left with a single width."""
+    runs = pair(log2_width, values, seeds)
+    if not _testable(runs):
+        nan = math.nan
+        return Trend(runs.n, runs.seeds, runs.unpaired, nan, nan, nan, nan, nan, nan, nan, nan, str(margin), nan)
+    delta = margin.of(runs.y)
+    fit = within_slope(runs)
+    low, high, p_flat = _equivalence(fit.slope, fit.se, fit.df, delta, alpha)
+    if smallest_p(runs, permutations) >= alpha:
+        rho, p = math.nan, math.nan
+    else:
+        rho, p = rank_test(runs, permutations=permutations, seed=seed)
+    mde = minimum_detectable(fit.se, fit.df, alpha=alpha, power=POWER)
+    return Trend(runs.n, runs.seeds, runs.unpaired, rho, p, fit.slope, fit.se, low, high, mde, delta, str(margin),
+                 p_flat)  # fmt: skip
 
 
-def _rank_test(x: np.ndarray, y: np.ndarray, *, permutations: int, seed: int, alpha: float) -> tuple[float, float]:
-    if _smallest_p(x, permutations) >= alpha:
-        return math.nan, math.nan
-    if np.unique(y).size == 1:
-        return math.nan, 1.0
-    # Spearman's rho is Pearson's r of the ranks, the mean product of their
-    # z-scores. Shuffling keeps the z-scores' mean and spread, so scoring once
-    # makes each resample's rho one dot product (pearsonr would also compute a
-    # p-value per resample, 6 times the cost).
-    x_scores, y_scores = stats.zscore(stats.rankdata(x)), stats.zscore(stats.rankdata(y))
-    result = stats.permutation_test(
-        (y_scores,),
-        lambda scores, axis: np.mean(np.moveaxis(scores, axis, -1) * x_scores, axis=-1),
-        permutation_type="pairings",
-        vectorized=True,
-        n_resamples=permutations,
-        rng=seed,
-    )
-    return float(result.statistic), float(result.pvalue)
-
-
-def _equivalence(x: np.ndarray, y: np.ndarray, delta: float, alpha: float) -> tuple[float, float, float, float]:
-    """Slope, its (1 - 2 alpha) t interval, and the TOST p-value for |slope| < delta."""
-    if np.unique(y).size == 1:
-        return 0.0, 0.0, 0.0, 0.0  # exactly, where the fit would leave rounding noise
-    centred = x - x.mean()
-    slope = float(centred @ (y - y.mean()) / (centred @ centred))
-    residuals = y - y.mean() - slope * centred
-    df = x.size - 2
-    se = math.sqrt(residuals @ residuals / df / (centred @ centred))
+def _equivalence(slope: float, se: float, df: int, delta: float, alpha: float) -> tuple[float, float, float]:
+    """The slope's (1 - 2 alpha) t interval and the TOST p-value for |slope| < delta."""
     if se == 0:
-        return slope, slope, slope, 0.0 if abs(slope) <= delta else 1.0
+        return slope, slope, 0.0 if abs(slope) <= delta else 1.0
     half = float(stats.t.ppf(1 - alpha, df)) * se
     p_flat = max(float(stats.t.sf((slope + delta) / se, df)), float(stats.t.cdf((slope - delta) / se, df)))
-    return slope, slope - half, slope + half, p_flat
+    return slope - half, slope + half, p_flat
 
 
-def slope_per_doubling(log2_width: np.ndarray, values: np.ndarray) -> float:
-    """Least-squares slope of ``values`` on ``log2_width`` over finite points;
-    NaN where too few runs or widths leave no trend to test."""
-    x, y = _points(log2_width, values)
-    if not _testable(x):
-        return math.nan
-    return _equivalence(x, y, 0.0, 0.05)[0]
+def slope_per_doubling(log2_width: np.ndarray, values: np.ndarray, seeds: np.ndarray) -> float:
+    """The within-seed least-squares slope of ``values`` on ``log2_width``
+    over finite points; NaN where the runs leave no trend to fit."""
+    runs = pair(log2_width, values, seeds)
+    return within_slope(runs).slope if _testable(runs) else math.nan
 
 
-def _points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The finite (x, y) pairs in a canonical order, so that the seeded
-    resamples, hence p, and the fit do not depend on the order of the rows."""
-    keep = np.isfinite(x) & np.isfinite(y)
-    order = np.lexsort((y[keep], x[keep]))
-    return x[keep][order], y[keep][order]
-
-
-def _testable(log2_width: np.ndarray) -> bool:
-    return log2_width.size >= MIN_RUNS and np.unique(log2_width).size >= MIN_WIDTHS
-
-
-def _smallest_p(log2_width: np.ndarray, permutations: int) -> float:
-    """The smallest two-sided p-value any outcome could give: the orderings as
-    extreme as the metric sorted along the widths are prod(k!) of the n!, k
-    runs per width; resampling adds 1 to the count out of permutations + 1."""
-    _, per_width = np.unique(log2_width, return_counts=True)
-    extreme = math.exp(special.gammaln(per_width + 1).sum() - special.gammaln(log2_width.size + 1))
-    return min(1.0, 2 * max(extreme, 1 / (permutations + 1)))
+def _testable(runs: Paired) -> bool:
+    """Some seed has runs at two widths, and the fit with one intercept per
+    seed has :data:`MIN_DF` degrees of freedom left."""
+    return runs.seeds >= 1 and runs.df >= MIN_DF
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
@@ -321,16 +335,34 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     return adjusted
 
 
-def decide(rho: float, p_holm: float, p_flat_holm: float, alpha: float) -> str:
-    """The trend word from the Holm-adjusted p-values: "rises", "falls", "flat" or "inconclusive"."""
+def decide(rho: float, p_holm: float, p_flat_holm: float, slope: float, delta: float, alpha: float) -> str:
+    """The trend word from the Holm-adjusted p-values and the slope: "rises",
+    "falls", either with :data:`WITHIN` when the slope lies inside +-delta,
+    "flat" or "inconclusive"."""
     if p_holm < alpha and rho != 0:  # False for NaN
-        return "rises" if rho > 0 else "falls"
+        word = "rises" if rho > 0 else "falls"
+        return word + WITHIN if abs(slope) <= delta else word
     return "flat" if p_flat_holm < alpha else "inconclusive"
 
 
+def counted(word: str, flat_shown: bool, asked: str = "rises") -> str:
+    """How a question that asks whether a metric ``asked`` (rises, or falls)
+    reads a trend word. A significant trend within the margin in the asked
+    direction is smaller than what counts as a change: flat where equivalence
+    is shown too (``flat_shown``), inconclusive where it is not. One in the
+    other direction still goes that way. Other words are read as they are."""
+    if not word.endswith(WITHIN):
+        return word
+    direction = word.removesuffix(WITHIN)
+    if direction != asked:
+        return direction
+    return "flat" if flat_shown else "inconclusive"
+
+
 def hypothesis(first: str, second: str) -> str:
-    """The paper's hypothesis from two trend words (AUC and similarity, or
-    their controlled forms): "holds", "fails" or "inconclusive"."""
+    """The paper's hypothesis from two trend words as :func:`counted` reads
+    them (AUC and similarity, or their controlled forms): "holds", "fails" or
+    "inconclusive"."""
     if "rises" in (first, second):
         return "holds"
     return "fails" if {first, second} <= {"flat", "falls"} else "inconclusive"
@@ -358,9 +390,10 @@ def verdicts(
     each metric with width, the same beyond initialisation, and both verdicts
     on the hypothesis. The rule is in this module's docstring; ``deltas``
     replaces some of the equivalence margins of :data:`MARGINS` (a number is
-    an absolute margin per doubling). Every test uses ``seed`` on points in a
-    canonical order, so the raw p-values depend neither on the order of the
-    rows nor on the other groups in the table (the Holm-adjusted ones do)."""
+    an absolute margin per doubling). Runs are paired by their column
+    :data:`PAIRING`. Every test uses ``seed`` on points in a canonical order,
+    so the raw p-values depend neither on the order of the rows nor on the
+    other groups in the table (the Holm-adjusted ones do)."""
     missing = [column for column in _REQUIRED if column not in runs.columns]
     if missing:
         raise ValueError(f"run table lacks columns {missing}")
@@ -373,16 +406,16 @@ def verdicts(
         width = used["width_factor"].to_numpy(float)
         if (width <= 0).any():
             raise ValueError(f"{preset} {variant!r}: width factors must be positive, got {sorted(set(width))}")
-        log2_width = np.log2(width)
+        log2_width, seeds = np.log2(width), used[PAIRING].to_numpy()
         row: dict[str, Any] = {
             "preset": str(preset), "variant": str(variant), "alpha": alpha, "n": len(used),
             "widths": tuple(float(w) for w in sorted(set(width[np.isfinite(width)]))), **counts,
         }  # fmt: skip
         for key in KEYS:
-            row |= _trend_columns(key, trend(log2_width, _values(used, key), margin=chosen[key], **test))
+            row |= _trend_columns(key, trend(log2_width, _values(used, key), seeds, margin=chosen[key], **test))
         for metric in CONTROLLED:
             init = used[f"{metric}_init"].where(~used["collapsed_init"]).to_numpy(float)
-            row[f"{metric}_init_slope"] = slope_per_doubling(log2_width, init)
+            row[f"{metric}_init_slope"] = slope_per_doubling(log2_width, init, seeds)
         rows.append(row)
     table = pd.DataFrame(rows, columns=_columns())
     return _decide(table, KEYS, alpha)
@@ -426,15 +459,16 @@ def layer_verdicts(
     runs = runs.assign(variant=runs["variant"].fillna(""))
     rows = []
     for (preset, variant), group in runs.groupby(["preset", "variant"], sort=True):
-        used = _select(group)[0][["run_id", "width_factor", "collapsed_init"]]
+        used = _select(group)[0][["run_id", "width_factor", PAIRING, "collapsed_init"]]
         measured = used.merge(per_run.reset_index(), on="run_id")
         for layer, runs_of_layer in sorted(measured.groupby("layer"), key=lambda item: order[item[0]]):
             log2_width = np.log2(runs_of_layer["width_factor"].to_numpy(float))
+            seeds = runs_of_layer[PAIRING].to_numpy()
             row = {"preset": str(preset), "variant": str(variant), "layer": layer, "alpha": alpha,
                    "n": len(runs_of_layer)}  # fmt: skip
             for key in LAYER_KEYS:
                 values = _values(runs_of_layer, key)
-                row |= _trend_columns(key, trend(log2_width, values, margin=chosen[key], **test))
+                row |= _trend_columns(key, trend(log2_width, values, seeds, margin=chosen[key], **test))
             rows.append(row)
     return _decide(pd.DataFrame(rows, columns=columns), LAYER_KEYS, alpha)
 
@@ -505,22 +539,27 @@ def _decide(table: pd.DataFrame, keys: tuple[str, ...], alpha: float) -> pd.Data
             for key, adjusted in zip(members, np.split(holm(stacked), len(members))):
                 table[f"{key}_{p}_holm"] = adjusted
     for key in keys:
-        table[f"{key}_trend"] = [
-            decide(rho, p, p_flat, alpha)
-            for rho, p, p_flat in zip(table[f"{key}_rho"], table[f"{key}_p_holm"], table[f"{key}_p_flat_holm"])
-        ]
+        parts = [table[f"{key}_{part}"] for part in ("rho", "p_holm", "p_flat_holm", "slope", "delta")]
+        table[f"{key}_trend"] = [decide(*values, alpha) for values in zip(*parts)]
+
+    def read(key: str, asked: str = "rises") -> list[str]:
+        return [counted(word, p_flat < alpha, asked) for word, p_flat in
+                zip(table[f"{key}_trend"], table[f"{key}_p_flat_holm"])]  # fmt: skip
+
     for column, (first, second) in HYPOTHESES.items():
-        table[column] = [hypothesis(a, b) for a, b in zip(table[f"{first}_trend"], table[f"{second}_trend"])]
+        table[column] = [hypothesis(a, b) for a, b in zip(read(first), read(second))]
     if f"{EFFECTIVE}_trend" in table:
-        table[SLOWER] = [SLOWER_WORDS.get(word, "inconclusive") for word in table[f"{EFFECTIVE}_trend"]]
+        table[SLOWER] = [SLOWER_WORDS.get(word, "inconclusive") for word in read(EFFECTIVE, "falls")]
     return table
 
 
 def describe_verdict(row: pd.Series | Mapping[str, Any]) -> str:
     """A few sentences for a row of :func:`verdicts`, e.g. "test accuracy
-    flat (...); AUC rises (rho +0.82, p 0.001, Holm p 0.004; slope +0.031 per
-    doubling, 90% CI [+0.025, +0.037], δ ±0.01, ...); ... Hypothesis holds
-    (controlled: inconclusive); 15 runs at widths 0.25/0.5/1/2/4"."""
+    flat (...); AUC rises (within-seed rho +0.82, p 0.001, Holm p 0.004;
+    slope +0.031 per doubling, 90% CI [+0.025, +0.037], δ ±0.01, ...;
+    smallest detectable slope ±0.0071 per doubling at 80% power; 15 runs
+    of 3 seeds); ... Hypothesis holds (controlled: inconclusive); 15 runs at
+    widths 0.25/0.5/1/2/4"."""
     if row["n"] == 0:
         return describe_runs(row)
     raw = "; ".join(describe_trend(row, key) for key in RAW)
@@ -546,20 +585,27 @@ def describe_runs(row: pd.Series | Mapping[str, Any]) -> str:
 
 
 def describe_trend(row: pd.Series | Mapping[str, Any], key: str) -> str:
-    """One metric's trend in words, with the numbers behind it."""
+    """One metric's trend in words, with the numbers behind it: the effect
+    size (slope per doubling and its interval, in the metric's units), the
+    smallest slope the test could have detected, and the runs and seeds."""
     label, word = LABELS[key], row[f"{key}_trend"]
+    runs = f"{row[f'{key}_n']} runs of {row[f'{key}_seeds']} seeds"
+    if row[f"{key}_unpaired"]:
+        runs += f"; {row[f'{key}_unpaired']} left out, their seed with a single width left"
     if math.isnan(row[f"{key}_slope"]):
-        return f"{label} {word} (not tested: {row[f'{key}_n']} runs, or fewer than {MIN_WIDTHS} widths)"
+        return (f"{label} {word} (not tested: no seed with runs at two widths, or fewer than {MIN_DF} degrees of "
+                f"freedom left after one intercept per seed; {runs})")  # fmt: skip
     p = row[f"{key}_p"]
     if math.isnan(p):
         ranks = "too few runs for the rank test to reach p < alpha"
     elif math.isnan(row[f"{key}_rho"]):
-        ranks = "constant"
+        ranks = "constant within every seed"
     else:
-        ranks = f"rho {row[f'{key}_rho']:+.2f}, p {p:.2g}, Holm p {row[f'{key}_p_holm']:.2g}"
+        ranks = f"within-seed rho {row[f'{key}_rho']:+.2f}, p {p:.2g}, Holm p {row[f'{key}_p_holm']:.2g}"
     level, margin, delta = 1 - 2 * float(row["alpha"]), row[f"{key}_margin"], f"±{row[f'{key}_delta']:.3g}"
     return (
         f"{label} {word} ({ranks}; slope {row[f'{key}_slope']:+.3g} per doubling, {level:.0%} CI "
         f"[{row[f'{key}_ci_low']:+.3g}, {row[f'{key}_ci_high']:+.3g}], δ {margin}"
-        f"{'' if margin == delta else f' = {delta}'}, equivalence Holm p {row[f'{key}_p_flat_holm']:.2g})"
+        f"{'' if margin == delta else f' = {delta}'}, equivalence Holm p {row[f'{key}_p_flat_holm']:.2g}; "
+        f"smallest detectable slope ±{row[f'{key}_mde']:.2g} per doubling at {POWER:.0%} power; {runs})"
     )

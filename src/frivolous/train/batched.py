@@ -36,8 +36,10 @@ A member whose training loss becomes non-finite ends there as diverged (its
 NaNs stay in its own slice: every product and update is per member); one
 that stops early or reaches its last epoch ends too, and the batch goes on
 with the others (re-stacked without it). Every epoch's record is the single
-trainer's, except ``seconds``: the epoch's wall time shared out equally
-among the members that trained in it.
+trainer's, except ``seconds``, the epoch's wall time shared out equally
+among the members that trained in it, and :data:`BATCH_RUNS`, how many
+members trained in it (the run's provenance:
+:func:`~frivolous.experiments.run.provenance`).
 
 **Save points.** Writing every member's checkpoint after every epoch can
 cost more than the epoch itself for small runs, so callbacks'
@@ -89,6 +91,10 @@ from frivolous.zoo.cnn1d import CNN1d
 from frivolous.zoo.mlp import MLP
 
 DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+BATCH_RUNS = "batch_runs"
+"""The key an epoch's record gets when the epoch trained in a batch: how many
+runs trained together in it. A batch's products sum in another order than a
+run's alone, so a reader of the history can tell which epochs those were."""
 SAVE_SECONDS = 60.0
 """At most this long between two save points (see the module's docstring)."""
 NARROW = 16
@@ -235,7 +241,7 @@ class BatchedTrainer:
             corrects += correct
             seen += len(parts[0])
         records = [{"epoch": epoch, "lr": learning_rate(m.spec, epoch), "loss": loss / max(seen, 1),
-                    "train_accuracy": right / max(seen, 1)}
+                    "train_accuracy": right / max(seen, 1), BATCH_RUNS: len(training)}
                    for m, loss, right in zip(training, losses.tolist(), corrects.tolist())]  # fmt: skip
         healthy = [i for i, record in enumerate(records) if math.isfinite(record["loss"])]
         if self.streams[0].data.val is not None and healthy:
