@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from frivolous.experiments.batching import train_together
 from frivolous.experiments.presets import PRESETS
 from frivolous.experiments.run import measure_run, train_run
-from frivolous.experiments.spec import RunSpec
+from frivolous.runs.spec import RunSpec
 
 SETS = {
     "σ=1, lr 0.1, width 4": (1.0, 0.1, 4.0),

@@ -2,7 +2,7 @@
 
 The baseline is the released code's method: for every layer, sampling and
 level, re-run the whole network once with a forward hook that zeroes the
-removed units (``frivolous.measure.reference.ablation_curves``). frivolous
+removed units (``frivolous.measuring.reference.ablation_curves``). frivolous
 re-runs only the part of the network after the ablated layer, for many
 masks per pass, and skips masks that need no pass. Both use the very same
 masks, so their curves must be identical.
@@ -43,8 +43,8 @@ def _setup(images: int, device: str):
 
 
 def _frivolous(model, inputs, args):
-    from frivolous.measure.engine import Settings, run
-    from frivolous.measure.masks import resolve_levels
+    from frivolous.measuring.engine import Settings, run
+    from frivolous.measuring.masks import resolve_levels
 
     settings = Settings(
         levels=resolve_levels(args.levels), samplings=args.samplings, unit="element", threshold=0.5,
@@ -55,7 +55,7 @@ def _frivolous(model, inputs, args):
 
 
 def _baseline(model, inputs, args):
-    from frivolous.measure.reference import ablation_curves
+    from frivolous.measuring.reference import ablation_curves
 
     return {
         name: ablation_curves(model, inputs, name, levels=args.levels, samplings=args.samplings, unit="element")

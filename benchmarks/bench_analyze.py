@@ -30,7 +30,7 @@ import time
 import torch
 
 from frivolous.analysis import analyze
-from frivolous.measure.inputs import resolve_device
+from frivolous.measuring.inputs import resolve_device
 from frivolous.sources import resolve_data, resolve_model
 
 DEFAULTS = {"examples": 1000, "samplings": 3, "levels": 7}

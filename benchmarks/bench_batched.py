@@ -34,8 +34,9 @@ import torch
 
 from frivolous.experiments.batching import BatchRuns, plan, train_together
 from frivolous.experiments.presets import PRESETS
-from frivolous.experiments.run import load_data, train_run
-from frivolous.experiments.spec import RunSpec
+from frivolous.runs.folder import load_data
+from frivolous.experiments.run import train_run
+from frivolous.runs.spec import RunSpec
 from frivolous.train.optim import make_optimizer
 
 

@@ -19,11 +19,14 @@ one backward pass of the cross-entropy over the calibration examples, no
 optimiser step); its ``pruning_ratio`` is bisected to the parameter count
 nearest the target, and the ratio reached is printed for every method.
 
-BatchNorm: frivolous' methods correct the running statistics of the norms
-that read a changed layer by what the change moved on the calibration
-examples; Torch-Pruning's result gets every norm's statistics recomputed on
-them (its best case: without it it loses much more); nobody gets a gradient
-step. Calibration: 2,000 training
+BatchNorm: the fold keeps the running statistics it was given, moved by
+what its change moved on the calibration examples (``fv.compress``'s own
+correction); the methods that remove units without compensating
+(``magnitude``, ``random`` and Torch-Pruning's) get, after ``fv.compress``'s
+correction where it applies, every norm's statistics recomputed on the
+calibration examples, which is worth much more to them (on the residual
+network at 1.5x: magnitude 0.818 agreement with it, 0.688 without) and less
+to the fold (0.982 with it, 0.994 without); nobody gets a gradient step. Calibration: 2,000 training
 examples; agreement (top-1, with the original) and accuracy on the test
 split. Without torch-pruning installed the script runs frivolous' methods
 and says which columns it skipped.
@@ -53,8 +56,8 @@ from torch import nn
 import frivolous as fv
 from frivolous import data as datasets
 from frivolous import zoo
-from frivolous.compress.costs import parameter_count
-from frivolous.experiments.spec import TrainSpec
+from frivolous.common.parameters import parameter_count
+from frivolous.runs.spec import TrainSpec
 from frivolous.train import Trainer
 
 try:
@@ -226,6 +229,8 @@ def main() -> None:
                     result = fv.compress(model, calibration, held_out=(test.inputs, test.labels), ratio=ratio,
                                          method=method, device="cpu", progress=False)  # fmt: skip
                     small = result.model
+                    if method != "fold":  # no compensation: a full recalibration is worth more to them
+                        recalibrate_norms(small, calibration[0])
                 else:
                     small = tp_pruned(model, method, share, calibration)
                 seconds = time.perf_counter() - tic

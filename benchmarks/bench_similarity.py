@@ -2,7 +2,7 @@
 
 The baseline is the released code's method: ``numpy.corrcoef`` over all units
 (a full float64 units x units matrix), ``|r| >= threshold``, minus the unit
-itself (``frivolous.measure.reference.similarity_counts``). The floor is one
+itself (``frivolous.measuring.reference.similarity_counts``). The floor is one
 float32 matrix product of the same shape (``X.T @ X``). frivolous
 standardises the samples once and computes only the upper triangle of the
 correlation matrix, one panel of rows at a time, in float32, recomputing
@@ -66,7 +66,7 @@ def _large(samples: int, units: int, queue: mp.Queue) -> None:
 
 def main() -> None:
     import frivolous as fv
-    from frivolous.measure.reference import similarity_counts
+    from frivolous.measuring.reference import similarity_counts
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=20_000)

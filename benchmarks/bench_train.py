@@ -19,7 +19,7 @@ import torch
 
 from frivolous import zoo
 from frivolous.data.bundle import DataBundle, TensorSplit
-from frivolous.experiments.spec import TrainSpec
+from frivolous.runs.spec import TrainSpec
 from frivolous.train import Trainer
 
 CASES = (

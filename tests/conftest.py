@@ -123,7 +123,7 @@ def same_tables(a: Path, b: Path) -> None:
     """Two sweep folders hold the same tables, timings and how the runs were
     trained (alone or in which batch) aside."""
     from frivolous.experiments.run import PROVENANCE
-    from frivolous.results.table import load_results
+    from frivolous.results.results_table import load_results
 
     for kind in ("runs", "layers", "curves", "histograms"):
         left, right = load_results(a, kind), load_results(b, kind)

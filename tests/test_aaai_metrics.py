@@ -16,9 +16,9 @@ from torch import nn
 import frivolous as fv
 from frivolous import plots
 from frivolous.constructions import duplicated, small_network
-from frivolous.measure.pca import components, variance_spectrum
-from frivolous.measure.results import AblationCurve, LayerResult
-from frivolous.measure.samples import as_rows
+from frivolous.measuring.pca import components, variance_spectrum
+from frivolous.measuring.measurement import AblationCurve, LayerResult
+from frivolous.measuring.samples import as_rows
 from frivolous.plots.aggregate import NothingToPlot
 from frivolous.plots.used import used_units_summary
 
@@ -161,7 +161,7 @@ def test_units_used_figure_is_written_and_skipped_without_the_columns(tmp_path: 
     runs, layers = used_tables()
     paths = plots.units_used_vs_width(runs, layers, tmp_path / "units-used")
     assert [p.name for p in paths] == ["units-used.png", "units-used.svg"] and paths[0].stat().st_size > 10_000
-    needs, draw = plots.report.FIGURES["units-used"]  # what plot_all draws for a sweep
+    needs, draw = plots.all_figures.FIGURES["units-used"]  # what plot_all draws for a sweep
     assert needs == ("runs", "layers")
     assert [p.name for p in draw({"runs": runs, "layers": layers}, tmp_path / "u")] == ["u.png", "u.svg"]
     with pytest.raises(NothingToPlot):

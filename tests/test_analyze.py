@@ -23,8 +23,8 @@ from frivolous.analysis import measure_by_layer, measure_source
 from frivolous.analysis.options import parse_size
 from frivolous.cli import app
 from frivolous.experiments.run import measure_run, train_run
-from frivolous.experiments.spec import RunSpec
-from frivolous.measure import measure, probes
+from frivolous.runs.spec import RunSpec
+from frivolous.measuring import measure, probes
 from frivolous.sources import SourceError, resolve_data, resolve_model
 
 from conftest import TINY_SWEEP, conv_net

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import frivolous as fv
-from frivolous.measure import reference
-from frivolous.measure.axes import onto_activation
-from frivolous.measure.masks import apply_keep
+from frivolous.measuring import reference
+from frivolous.measuring.axes import onto_activation
+from frivolous.measuring.masks import apply_keep
 from frivolous.sources.text import Batches
 
 from conftest import seeded

@@ -16,12 +16,14 @@ from typer.testing import CliRunner
 from frivolous.cli import app
 from frivolous.data.bundle import DataBundle
 from frivolous.experiments.batching import BatchRuns, batch_key, plan, train_together
-from frivolous.experiments.layout import RunLayout, read_json
-from frivolous.experiments.run import Checkpoints, build_model, load_data, measure_run, train_run
-from frivolous.experiments.runner import run_sweep
-from frivolous.experiments.spec import RunSpec, TrainSpec
+from frivolous.common.files import read_json
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.folder import build_model, load_data
+from frivolous.experiments.run import Checkpoints, measure_run, train_run
+from frivolous.sweeping import run_sweep
+from frivolous.runs.spec import RunSpec, TrainSpec
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.results.table import load_results
+from frivolous.results.results_table import load_results
 from frivolous.train import Trainer
 from frivolous.train.batched import BATCH_RUNS, BatchedTrainer, Member, Stream
 from frivolous.train.optim import make_optimizer

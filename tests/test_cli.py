@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from frivolous import __version__
 from frivolous.cli import app
 from frivolous.experiments.run import measure_run, train_run
-from frivolous.experiments.spec import RunSpec, SpecError
+from frivolous.runs.spec import RunSpec, SpecError
 
 
 def test_demo_prints_the_constructions() -> None:

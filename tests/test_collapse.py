@@ -12,13 +12,14 @@ import torch
 from torch import nn
 
 import frivolous as fv
-from frivolous.experiments.layout import RunLayout, read_json, write_json
-from frivolous.experiments.pipeline import complete_run
-from frivolous.experiments.runner import run_sweep
-from frivolous.experiments.spec import RunSpec
+from frivolous.common.files import read_json, write_json
+from frivolous.runs.layout import RunLayout
+from frivolous.experiments.run_pipeline import complete_run
+from frivolous.sweeping import run_sweep
+from frivolous.runs.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.measure.collapse import ALL_DEAD, AT_MAJORITY, ONE_CLASS, collapse_reason, majority_rate
-from frivolous.results.table import collect
+from frivolous.measuring.collapse import ALL_DEAD, AT_MAJORITY, ONE_CLASS, collapse_reason, majority_rate
+from frivolous.results.results_table import collect
 
 from conftest import TINY_SWEEP
 

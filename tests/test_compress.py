@@ -15,9 +15,10 @@ from torch import nn
 
 import frivolous as fv
 from frivolous import zoo
-from frivolous.compress import CompressionError, resize_like
-from frivolous.compress.costs import multiply_adds, parameter_count
-from frivolous.compress.folding import Moments, View, fold, removal_order
+from frivolous.compression import CompressionError, resize_like
+from frivolous.common.parameters import parameter_count
+from frivolous.compression.model_costs import multiply_adds
+from frivolous.compression.folding import Moments, View, fold, removal_order
 from frivolous.constructions import duplicated, offset, silent, small_network
 
 from conftest import seeded
@@ -303,8 +304,9 @@ def test_the_command_compresses_a_run_and_the_folder_loads_back(tmp_path) -> Non
     from typer.testing import CliRunner
 
     from frivolous.cli import app
-    from frivolous.compress.saved import load_compressed
-    from frivolous.experiments.run import load_data, load_run, stage_model, train_run
+    from frivolous.compression.saved import load_compressed
+    from frivolous.runs.folder import load_data, load_run, stage_model
+    from frivolous.experiments.run import train_run
     from frivolous.experiments.sweep import SweepSpec
 
     from conftest import TINY_SWEEP
@@ -349,10 +351,11 @@ def test_the_baselines_remove_without_compensating(small: nn.Module, inputs: tor
 @pytest.mark.filterwarnings("ignore:.*calibration samples:RuntimeWarning")  # 100 training examples: a tiny run
 def test_a_sweep_records_each_runs_effective_width_and_draws_it(tmp_path) -> None:
     from frivolous import plots
-    from frivolous.experiments.layout import RunLayout, read_json
-    from frivolous.experiments.runner import run_sweep
+    from frivolous.common.files import read_json
+    from frivolous.runs.layout import RunLayout
+    from frivolous.sweeping import run_sweep
     from frivolous.experiments.sweep import SweepSpec
-    from frivolous.results.table import load_results
+    from frivolous.results.results_table import load_results
 
     from conftest import TINY_SWEEP
 
@@ -425,7 +428,7 @@ def labelled_file(folder, count: int = 300) -> tuple[str, torch.Tensor, torch.Te
 
 
 def test_held_out_examples_are_a_seeded_stratified_part_disjoint_from_the_calibration_ones() -> None:
-    from frivolous.compress.named import held_out_split
+    from frivolous.compression.named import held_out_split
 
     labels = torch.arange(100) % 4
     fitted, judged = held_out_split(100, 20, labels, seed=3)
@@ -444,7 +447,7 @@ def test_a_factory_model_with_weights_compresses_from_the_command_line_and_loads
     from typer.testing import CliRunner
 
     from frivolous.cli import app
-    from frivolous.compress.saved import load_compressed
+    from frivolous.compression.saved import load_compressed
 
     factory = named_factory(tmp_path)
     net = repeated_mlp()
@@ -472,7 +475,7 @@ def test_a_factory_model_with_weights_compresses_from_the_command_line_and_loads
 
 
 def test_a_named_model_is_judged_on_the_held_out_examples_it_reports(tmp_path) -> None:
-    from frivolous.compress.named import compress_named, held_out_split
+    from frivolous.compression.named import compress_named, held_out_split
 
     factory = named_factory(tmp_path)
     data, x, labels = labelled_file(tmp_path)
@@ -497,8 +500,8 @@ def named_factory_model(factory: str, **options) -> nn.Module:
 
 
 def test_a_torchvision_model_compresses_and_rebuilds_without_its_weights(tmp_path) -> None:
-    from frivolous.compress.named import architecture_spec, compress_named
-    from frivolous.compress.saved import load_compressed, save_compressed
+    from frivolous.compression.named import architecture_spec, compress_named
+    from frivolous.compression.saved import load_compressed, save_compressed
 
     torch.manual_seed(0)
     named = compress_named("torchvision:resnet18", "random:3,32,32", options={"num_classes": 10},

@@ -15,9 +15,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import frivolous as fv
-from frivolous.compress import CompressionWarning
-from frivolous.compress.folding import Moments, fold
-from frivolous.compress.reads import read_rows
+from frivolous.compression import CompressionWarning
+from frivolous.compression.folding import Moments, fold
+from frivolous.compression.reads import read_rows
 
 from conftest import seeded
 
@@ -318,8 +318,8 @@ class WritesIntoTheCut(nn.Module):
 
 @pytest.mark.parametrize("keep_result", [True, False])
 def test_the_cached_cut_survives_writes_into_it(keep_result: bool) -> None:
-    from frivolous.compress.graph import UnitGraph
-    from frivolous.compress.regions import Cache, descendants, node_sizes
+    from frivolous.compression.unit_graph import UnitGraph
+    from frivolous.compression.regions import Cache, descendants, node_sizes
 
     model = WritesIntoTheCut(keep_result).eval()
     x = torch.randn(10, 3, 5, 5, generator=seeded(10))

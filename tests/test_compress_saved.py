@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from frivolous.compress.saved import load_compressed
+from frivolous.compression.saved import load_compressed
 from frivolous.sources import SourceError
 
 EVIL_CODE = '''
@@ -167,7 +167,7 @@ def test_a_run_folder_is_never_what_a_saved_compression_names(tmp_path) -> None:
 
 def test_a_hugging_face_model_is_recorded_by_its_local_folder(tmp_path, monkeypatch, no_network: list[object]) -> None:
     """So that load_compressed finds it from any folder, and never needs the hub."""
-    from frivolous.compress.named import architecture_spec
+    from frivolous.compression.named import architecture_spec
 
     (tmp_path / "models" / "mine").mkdir(parents=True)
     (tmp_path / "models" / "mine" / "config.json").write_text("{}")
@@ -197,8 +197,8 @@ class TinyForSequenceClassification(PreTrainedModel):
 
 def test_a_model_with_its_own_code_compresses_when_trusted_and_loads_back_only_when_trusted_again(tmp_path) -> None:
     """The caller's trust at compress time is not written down for whoever loads the folder."""
-    from frivolous.compress.named import compress_named
-    from frivolous.compress.saved import save_compressed
+    from frivolous.compression.named import compress_named
+    from frivolous.compression.saved import save_compressed
 
     model = tmp_path / "tiny"
     model.mkdir()

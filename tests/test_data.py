@@ -410,7 +410,7 @@ def test_stratified_sample_takes_each_class_in_proportion() -> None:
 def test_a_measured_part_of_a_sorted_image_folder_covers_every_class(tmp_path: Path) -> None:
     from PIL import Image
 
-    from frivolous.experiments.run import measured_examples
+    from frivolous.runs.folder import measured_examples
 
     classes = [f"n{i:08d}" for i in range(10)]
     for split, count in (("train", 1), ("val", 10)):

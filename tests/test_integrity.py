@@ -18,11 +18,11 @@ import pytest
 from filelock import FileLock, Timeout
 
 from frivolous.experiments import run as run_module
-from frivolous.experiments.layout import RunLayout
-from frivolous.experiments.pipeline import complete, complete_run
+from frivolous.runs.layout import RunLayout
+from frivolous.experiments.run_pipeline import complete, complete_run
 from frivolous.experiments.run import train_run
-from frivolous.experiments.runner import run_sweep
-from frivolous.experiments.spec import RunSpec
+from frivolous.sweeping import run_sweep
+from frivolous.runs.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
 
 from conftest import TIMING, TINY_SWEEP, same_tables
@@ -33,7 +33,7 @@ def tiny() -> RunSpec:
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "frivolous.experiments.integrity"]
+    return [r.getMessage() for r in caplog.records if r.name == "frivolous.runs.integrity"]
 
 
 def flip_a_byte(path: Path) -> None:
@@ -183,7 +183,7 @@ def test_a_lock_held_by_a_killed_process_does_not_block(tmp_path: Path, caplog) 
 
 
 def test_files_written_atomically_get_the_umasks_mode(tmp_path: Path) -> None:
-    from frivolous.experiments.layout import write_atomically
+    from frivolous.common.files import write_atomically
 
     plain = tmp_path / "plain.txt"
     plain.write_text("x")

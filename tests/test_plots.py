@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from frivolous import plots
 from frivolous.experiments.presets import PaperFigure
-from frivolous.measure.results import ALL_LAYERS
+from frivolous.measuring.measurement import ALL_LAYERS
 from frivolous.plots import style
 from frivolous.plots.aggregate import (
     NothingToPlot,
@@ -481,7 +481,7 @@ def test_plot_all_leaves_out_the_overlaid_figures_only_when_paper_figures_draw_e
     every = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS, SHARED))
     assert [p.name for p in every] == ["B4", "B11", "parameters"]
     some = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS,))
-    assert [p.name for p in some] == ["B4", *sorted(RUN_LEVEL, key=list(plots.report.FIGURES).index)]
+    assert [p.name for p in some] == ["B4", *sorted(RUN_LEVEL, key=list(plots.all_figures.FIGURES).index)]
 
 
 def test_paper_figure_leaves_out_lines_the_sweep_did_not_run(tables: dict[str, pd.DataFrame],
@@ -512,11 +512,11 @@ def test_series_names_set_e_notation_as_powers_of_ten(label: str, shown: str) ->
 
 
 def test_a_presets_sweep_folder_gets_its_paper_figures_first(tmp_path: Path, drawn: list[Figure]) -> None:
-    from frivolous.experiments.layout import write_json
+    from frivolous.common.files import write_json
     from frivolous.experiments.presets import preset
-    from frivolous.experiments.reproduce import figures
+    from frivolous.reproduce import figures
     from frivolous.experiments.runner import SWEEP_INFO
-    from frivolous.results.table import TABLES, table_path
+    from frivolous.results.results_table import TABLES, table_path
 
     teacher = preset("mlp-teacher")
     variants = sorted({variant for figure in teacher.paper_figures for variant in figure.lines.values()})

@@ -13,9 +13,9 @@ from torch import nn
 
 import frivolous as fv
 from frivolous.constructions import duplicated, small_network
-from frivolous.measure import reference
-from frivolous.measure.graph import GraphNetwork
-from frivolous.measure.probes import split_call, unique_names
+from frivolous.measuring import reference
+from frivolous.measuring.graph import GraphNetwork
+from frivolous.measuring.probes import split_call, unique_names
 from frivolous.zoo import create
 
 from conftest import FunctionalNet, ResidualBlockNet, conv_net, seeded

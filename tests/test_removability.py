@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import frivolous as fv
-from frivolous.measure import reference
-from frivolous.measure.masks import unit_permutation
+from frivolous.measuring import reference
+from frivolous.measuring.masks import unit_permutation
 
 from conftest import FunctionalNet, ResidualBlockNet, UntraceableNet, conv_net, mlp, seeded
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import frivolous as fv
-from frivolous.measure.reference import similarity_counts
-from frivolous.measure.repetition import HISTOGRAM_BINS
+from frivolous.measuring.reference import similarity_counts
+from frivolous.measuring.repetition import HISTOGRAM_BINS
 
 
 def planted(samples: int = 400, units: int = 40, seed: int = 0) -> np.ndarray:

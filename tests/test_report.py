@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from frivolous.cli import app
-from frivolous.experiments.reproduce import report, reproduce
-from frivolous.experiments.runner import run_sweep
+from frivolous.reproduce import report, reproduce
+from frivolous.sweeping import run_sweep
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.results.report import ReportInputs, write_report
+from frivolous.results.sweep_report import ReportInputs, write_report
 from frivolous.results.verdicts import layer_verdicts, verdicts
 
 from conftest import TINY_SWEEP

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 import frivolous as fv
-from frivolous.measure.samples import RowSampler, as_rows
+from frivolous.measuring.samples import RowSampler, as_rows
 
 from conftest import conv_net
 

@@ -15,12 +15,13 @@ import yaml
 from safetensors.torch import load_file
 
 from frivolous.experiments.executors import Task
-from frivolous.experiments.layout import RunLayout, read_json
+from frivolous.common.files import read_json
+from frivolous.runs.layout import RunLayout
 from frivolous.experiments.run import train_run
-from frivolous.experiments.runner import run_sweep
-from frivolous.experiments.spec import RunSpec
+from frivolous.sweeping import run_sweep
+from frivolous.runs.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.results.table import load_results
+from frivolous.results.results_table import load_results
 
 from conftest import TINY_SWEEP, same_tables
 

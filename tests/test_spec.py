@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from frivolous.cli import app
-from frivolous.experiments.layout import run_name, spec_hash
-from frivolous.experiments.spec import RunSpec, SpecError
+from frivolous.runs.layout import run_name, spec_hash
+from frivolous.runs.spec import RunSpec, SpecError
 
 BASE = {"model": {"family": "mlp", "width_factor": 2}, "data": {"name": "teacher", "input_dim": 10}}
 

@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 from frivolous.cli import app
 from frivolous.experiments.executors import Processes
 from frivolous.experiments import runner
-from frivolous.experiments.layout import RunLayout
-from frivolous.experiments.pipeline import complete_run
+from frivolous.runs.layout import RunLayout
+from frivolous.experiments.run_pipeline import complete_run
 from frivolous.experiments.presets import PRESETS, SCALES
-from frivolous.experiments.runner import run_sweep
-from frivolous.experiments.spec import SpecError
+from frivolous.sweeping import run_sweep
+from frivolous.runs.spec import SpecError
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.results.table import load_results
+from frivolous.results.results_table import load_results
 
 from conftest import TINY_SWEEP, same_tables
 
@@ -187,8 +187,8 @@ def test_a_diverged_candidate_is_recorded_and_never_selected(tmp_path):
     retry) and the selection keeps the best healthy candidate."""
     from conftest import TINY_SWEEP
 
-    from frivolous.experiments.runner import run_sweep
-    from frivolous.results.table import load_results
+    from frivolous.sweeping import run_sweep
+    from frivolous.results.results_table import load_results
 
     values = TINY_SWEEP | {"grid": {"model.width_factor": [0.25], "train.lr": [0.05, 1e30]}, "replicates": 1,
                            "select": {"over": ["train.lr"]}}  # fmt: skip

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from frivolous import data, zoo
 from frivolous.cli import app
-from frivolous.experiments.layout import RunLayout
+from frivolous.runs.layout import RunLayout
 from frivolous.experiments.run import measure_run, train_run
-from frivolous.experiments.spec import RunSpec, TrainSpec
+from frivolous.runs.spec import RunSpec, TrainSpec
 from frivolous.train import Trainer, learning_rate, make_optimizer
 from frivolous.train.checkpoint import load_training_state, save_training_state
 from frivolous.train.loop import evaluate

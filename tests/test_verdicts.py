@@ -497,7 +497,7 @@ def test_a_sweep_without_effective_width_cannot_tell() -> None:
 
 
 def test_report_details_name_the_effective_width_only_where_it_was_measured() -> None:
-    from frivolous.results.report import _tested
+    from frivolous.results.sweep_report import _tested
 
     assert "effective_width_fraction" not in _tested(verdict(sweep(auc=0.05)))
     runs = sweep()

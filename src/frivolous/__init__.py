@@ -6,11 +6,10 @@
     small = fv.compress(model, data)      # the smaller network, same function
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from frivolous import data, zoo
-from frivolous.compress import Compressed, compress
-from frivolous.measure import (
+from frivolous.common.version import __version__
+from frivolous.compression import Compressed, compress
+from frivolous.measuring import (
     ALL_LAYERS,
     AblationCurve,
     LayerResult,
@@ -21,12 +20,7 @@ from frivolous.measure import (
     probes,
     similarity,
 )
-from frivolous.results.table import load_results
-
-try:
-    __version__ = version("frivolous")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from frivolous.results.results_table import load_results
 
 __all__ = [
     "ALL_LAYERS",

@@ -51,7 +51,7 @@ def demo(
 
 
 def _spec_or_exit(path: Path):
-    from frivolous.experiments.spec import RunSpec, SpecError
+    from frivolous.runs.spec import RunSpec, SpecError
 
     try:
         return RunSpec.from_yaml(path)
@@ -101,8 +101,8 @@ def measure_command(
 ) -> None:
     """Measure a trained run with its spec's options; write the results into its folder."""
     from frivolous.experiments.run import measure_run
-    from frivolous.experiments.spec import SpecError
-    from frivolous.measure.table import layer_table
+    from frivolous.runs.spec import SpecError
+    from frivolous.measuring.console_table import layer_table
 
     try:
         result = measure_run(run_dir, device=device, data_root=data_root)
@@ -170,11 +170,11 @@ def compress_command(
 
     A run folder is fitted on its train split, judged on its test split; any other model on disjoint parts of --data."""
     from frivolous.analysis.options import parse_model_args
-    from frivolous.compress import CompressionError, CompressionWarning
-    from frivolous.compress.named import HELD_OUT_EXAMPLES, compress_named
-    from frivolous.compress.saved import save_compressed
+    from frivolous.compression import CompressionError, CompressionWarning
+    from frivolous.compression.named import HELD_OUT_EXAMPLES, compress_named
+    from frivolous.compression.saved import save_compressed
     from frivolous.experiments.compress_run import SPLITS, compress_run
-    from frivolous.experiments.spec import SpecError
+    from frivolous.runs.spec import SpecError
     from frivolous.sources import SourceError
     from frivolous.sources.models import model_scheme
 
@@ -260,7 +260,7 @@ def analyze(
     """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
     from frivolous.analysis import analyze as run
     from frivolous.analysis.options import default_out, layer_names, parse_model_args, parse_size
-    from frivolous.analysis.table import terminal_table
+    from frivolous.analysis.layer_table import terminal_table
     from frivolous.sources import SourceError, resolve_data, resolve_model
 
     try:
@@ -343,8 +343,8 @@ def sweep(
 ) -> None:
     """Train and measure every run of a sweep; skip finished runs; write the results tables."""
     from frivolous.experiments.executors import make_executor
-    from frivolous.experiments.runner import run_sweep
-    from frivolous.experiments.spec import SpecError
+    from frivolous.sweeping import run_sweep
+    from frivolous.runs.spec import SpecError
     from frivolous.experiments.sweep import SweepSpec
 
     try:
@@ -377,7 +377,7 @@ def presets() -> None:
                       preset.estimate("quick"), preset.estimate("paper"))  # fmt: skip
     console = Console(width=max(Console().width, 160))
     console.print(table)
-    console.print("Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.costs); GPUs divide the "
+    console.print("Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.run_costs); GPUs divide the "
                   "CIFAR-10 and ImageNet ones by far.", highlight=False)  # fmt: skip
     console.print(f"How each preset follows the paper's text and the authors' released code, setting by setting: "
                   f"{_fidelity_doc()}", highlight=False)  # fmt: skip
@@ -397,7 +397,7 @@ SWEEP_DIR = typer.Argument(..., help="A sweep's folder (from frivolous sweep or 
 @app.command()
 def plot(folder: Path = SWEEP_DIR) -> None:
     """Draw every figure of a sweep (PNG and SVG) into FOLDER/figures."""
-    from frivolous.experiments.reproduce import figures
+    from frivolous.reproduce import figures
 
     written = figures(folder)
     typer.echo(f"{len(written)} files in {folder / 'figures'}")
@@ -406,7 +406,7 @@ def plot(folder: Path = SWEEP_DIR) -> None:
 @app.command()
 def report(folder: Path = SWEEP_DIR) -> None:
     """Write FOLDER/report.md and FOLDER/report.html: figures, verdicts, failed and collapsed runs."""
-    from frivolous.experiments.reproduce import report as write
+    from frivolous.reproduce import report as write
 
     markdown, page = write(folder)
     typer.echo(f"report: {page}")
@@ -436,7 +436,7 @@ def reproduce(
     With no preset: the default main job, the MLP experiments on the teacher data (figures B4, B5, B11)."""
     from frivolous.experiments.executors import make_executor
     from frivolous.experiments.presets import SCALES, preset as find_preset
-    from frivolous.experiments.reproduce import reproduce as run
+    from frivolous.reproduce import reproduce as run
 
     try:
         find_preset(preset)

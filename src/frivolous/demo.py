@@ -16,8 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from frivolous.constructions import Construction, constructions, small_network
-from frivolous.measure import measure
-from frivolous.measure.network import labels_of
+from frivolous.measuring import measure
+from frivolous.measuring.network import labels_of
 
 HALF = "hidden.second"
 

@@ -1,8 +1,8 @@
 """Measuring a model one probed layer at a time, with a progress bar over layers.
 
-Each layer is a call of :func:`frivolous.measure` of its own. The numbers are
+Each layer is a call of :func:`frivolous.measuring` of its own. The numbers are
 those of one call over every layer (each layer's masks and samples are drawn
-from streams named after the layer: see :mod:`frivolous.measure.seeding`),
+from streams named after the layer: see :mod:`frivolous.common.seeding`),
 but only one layer's samples are held at a time, which bounds the memory of
 a deep network's correlations by its widest layer rather than by the sum of
 all, and the bar can say which layer is being measured and when the last
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from frivolous.measure import MeasureResult, measure, probes
+from frivolous.measuring import MeasureResult, measure, probes
 
 MATERIALISE_BYTES = 4 << 30
 """Inputs read from files (decoded images) are kept in memory as one tensor
@@ -39,7 +39,7 @@ def measure_by_layer(
     progress: bool | None = None,
     **options: Any,
 ) -> MeasureResult:
-    """:func:`frivolous.measure` of ``model`` on ``data``, layer by layer
+    """:func:`frivolous.measuring` of ``model`` on ``data``, layer by layer
     (``options``: its keyword arguments; ``all_layers`` is always off)."""
     data = in_memory(data)
     results, last = {}, None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from frivolous.analysis.table import width_metrics
+from frivolous.analysis.layer_table import width_metrics
 from frivolous.plots import style
 from frivolous.plots.layers import LAYER_MAP
 

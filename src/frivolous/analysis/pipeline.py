@@ -1,8 +1,8 @@
 """``frivolous analyze``: a model and data from the sources, measured layer by layer, then the report.
 
 source -> :func:`~frivolous.analysis.by_layer.measure_by_layer` (that is,
-:func:`frivolous.measure`) -> tables, figures, ``report.html``
-(file names in :mod:`frivolous.analysis.layout`).
+:func:`frivolous.measuring`) -> tables, figures, ``report.html``
+(file names in :mod:`frivolous.analysis.output_files`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-from frivolous import __version__
-from frivolous.analysis import figures, report
+from frivolous.common.version import __version__
+from frivolous.analysis import figures
+from frivolous.analysis import model_report as report
 from frivolous.analysis.by_layer import in_memory, measure_by_layer
-from frivolous.analysis.layout import AnalysisLayout
-from frivolous.analysis.table import layer_frame, width_metrics
-from frivolous.measure import MeasureResult
-from frivolous.measure.collapse import ONE_CLASS_SHARE
+from frivolous.analysis.output_files import AnalysisLayout
+from frivolous.analysis.layer_table import layer_frame, width_metrics
+from frivolous.measuring import MeasureResult
+from frivolous.measuring.collapse import ONE_CLASS_SHARE
 from frivolous.sources.base import DataSource, ModelSource, SourceError
 from frivolous.sources.fit import check_fits
 
@@ -83,10 +84,10 @@ def measure_source(
 ) -> Measured:
     """Measure ``model`` on ``data``, layer by layer.
 
-    ``options`` are keyword arguments of :func:`frivolous.measure` (None: the
-    model source's default, else frivolous.measure's own); ``layers`` None
+    ``options`` are keyword arguments of :func:`frivolous.measuring` (None: the
+    model source's default, else frivolous.measuring's own); ``layers`` None
     likewise. A layer whose features are its last axis (a transformer's) has
-    them as its units, as :func:`frivolous.measure` detects. Data in batches
+    them as its units, as :func:`frivolous.measuring` detects. Data in batches
     of different lengths is measured with channel units."""
     settings = dict(model.measure_defaults) | {key: value for key, value in options.items() if value is not None}
     own_layers = settings.pop("layers", None)
@@ -108,7 +109,7 @@ def measure_source(
 
 def write_analysis(measured: Measured, model: ModelSource, data: DataSource, out: str | Path,
                    seconds: float) -> AnalysisLayout:  # fmt: skip
-    """The tables, figures, summary and report of ``measured`` (file names in :mod:`frivolous.analysis.layout`)."""
+    """The tables, figures, summary and report of ``measured`` (file names in :mod:`frivolous.analysis.output_files`)."""
     result, table = measured.result, measured.table
     layout = AnalysisLayout(Path(out))
     layout.root.mkdir(parents=True, exist_ok=True)

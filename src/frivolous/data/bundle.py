@@ -9,7 +9,7 @@ read through a DataLoader.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.data import Dataset
@@ -54,3 +54,11 @@ class DataBundle:
     num_classes: int
     input_shape: tuple[int, ...]
     augment: Augment | None = None
+
+    def on(self, device: torch.device) -> DataBundle:
+        """The bundle with its tensor splits moved to ``device`` once (a Dataset stays where it is)."""
+
+        def move(split: Split | None) -> Split | None:
+            return split.to(device) if isinstance(split, TensorSplit) else split
+
+        return replace(self, train=move(self.train), test=move(self.test), val=move(self.val))

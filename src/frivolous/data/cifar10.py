@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frivolous.data import checks
+from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle, TensorSplit
 from frivolous.data.paths import data_root
-from frivolous.measure import seeding
+from frivolous.common import seeding
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct

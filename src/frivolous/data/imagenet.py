@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Subset
 
-from frivolous.data import checks
+from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle
 from frivolous.data.paths import data_root
-from frivolous.measure import seeding
+from frivolous.common import seeding
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

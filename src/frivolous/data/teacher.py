@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from frivolous.data import checks
+from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle, TensorSplit
-from frivolous.measure import seeding
+from frivolous.common import seeding
 
 HIDDEN_UNITS = 32
 """A quarter of the 128 hidden units of the paper's 1x student."""

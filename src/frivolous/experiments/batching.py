@@ -38,13 +38,13 @@ from typing import Any
 
 import torch
 
-from frivolous.experiments import costs
-from frivolous.experiments.integrity import try_run_lock
-from frivolous.experiments.layout import RunLayout
-from frivolous.experiments.run import (FINISHED, Checkpoints, TrainOutcome, build_model, load_data, open_run,
-                                       record_training, status)  # fmt: skip
-from frivolous.experiments.spec import RunSpec
-from frivolous.measure.inputs import resolve_device
+from frivolous.experiments import run_costs
+from frivolous.runs.integrity import try_run_lock
+from frivolous.runs.layout import RunLayout
+from frivolous.experiments.run import Checkpoints, TrainOutcome, open_run, record_training
+from frivolous.runs.folder import FINISHED, build_model, load_data, status
+from frivolous.runs.spec import RunSpec
+from frivolous.measuring.inputs import resolve_device
 from frivolous.train.batched import SAVE_SECONDS, BatchedTrainer, Member, Stream
 
 FAMILIES = ("mlp", "cnn1d")
@@ -104,7 +104,7 @@ def plan(specs: Sequence[RunSpec], setting: BatchRuns, *, parallel: int = 1) -> 
     batches = []
     for runs in keyed.values():
         runs = sorted(runs, key=lambda spec: spec.seed)
-        limit = min(setting.limit, max(1, MEMORY_BUDGET // (BYTES_PER_PARAMETER * costs.parameters(runs[0]))))
+        limit = min(setting.limit, max(1, MEMORY_BUDGET // (BYTES_PER_PARAMETER * run_costs.parameters(runs[0]))))
         count = math.ceil(len(runs) / limit)
         size = math.ceil(len(runs) / count)
         batches += [runs[i : i + size] for i in range(0, len(runs), size)]

@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from frivolous.compress import Compressed, compress
+from frivolous.compression import Compressed, compress
 from frivolous.data.bundle import DataBundle, Split, TensorSplit
 from frivolous.data.sampling import split_labels, stratified_sample
-from frivolous.experiments.layout import RunLayout, write_json
-from frivolous.experiments.run import load_data, load_run, stage_model
-from frivolous.experiments.spec import SpecError
-from frivolous.measure.seeding import generator, stream_seed
+from frivolous.common.files import write_json
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.folder import load_data, load_run, stage_model
+from frivolous.runs.spec import SpecError
+from frivolous.common.seeding import generator, stream_seed
 
 SPLITS = ("train", "val", "test")
 
@@ -40,14 +41,14 @@ def compress_run(
     bundle: DataBundle | None = None,
     progress: bool | None = None,
 ) -> tuple[Compressed, dict[str, Any]]:
-    """Compress stage ``stage`` of the run in ``run_dir`` (see :func:`frivolous.compress.compress`).
+    """Compress stage ``stage`` of the run in ``run_dir`` (see :func:`frivolous.compression.compress`).
 
     The fit and the search use ``examples`` examples (class-stratified, seeded
     by the run's seed; all if None) of the ``calibration`` split; agreement and
     accuracy are measured on ``held_out_examples`` examples of the ``held_out``
     split (stratified likewise; all if None), which they never see.
     Returns the result and the architecture that rebuilds the compressed model
-    (:func:`frivolous.compress.saved.load_compressed`)."""
+    (:func:`frivolous.compression.saved.load_compressed`)."""
     for name, value in (("calibration", calibration), ("held_out", held_out)):
         if value not in SPLITS:
             raise SpecError(f"{name} must be one of {list(SPLITS)}, got {value!r}")

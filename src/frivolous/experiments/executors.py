@@ -34,8 +34,8 @@ class Task:
     data_root: str | None = None
 
     def execute(self) -> dict[str, Any]:
-        from frivolous.experiments.pipeline import attempt
-        from frivolous.experiments.spec import RunSpec, parse_yaml
+        from frivolous.experiments.run_pipeline import attempt
+        from frivolous.runs.spec import RunSpec, parse_yaml
 
         return attempt(RunSpec.from_dict(parse_yaml(self.spec)), self.root, self.device, self.data_root)
 
@@ -53,7 +53,7 @@ class GroupTask:
 
     def execute(self) -> dict[str, Any]:
         from frivolous.experiments.batching import attempt_together
-        from frivolous.experiments.spec import RunSpec, parse_yaml
+        from frivolous.runs.spec import RunSpec, parse_yaml
 
         specs = [RunSpec.from_dict(parse_yaml(spec)) for spec in self.specs]
         return attempt_together(specs, self.root, self.device, self.data_root)
@@ -154,11 +154,12 @@ DIED = "the worker process running this run died (killed, or out of memory)"
 def record_death(task: Task | GroupTask, error: str) -> dict[str, Any]:
     """Record, in the run's folder, a failure the run could not record itself
     (a batch's runs record nothing: they then train alone)."""
-    from frivolous.experiments.layout import RunLayout, write_json
+    from frivolous.common.files import write_json
+    from frivolous.runs.layout import RunLayout
 
     if isinstance(task, GroupTask):
         return {"ok": False, "runs": len(task.specs), "error": error, "traceback": ""}
-    from frivolous.experiments.spec import RunSpec, parse_yaml
+    from frivolous.runs.spec import RunSpec, parse_yaml
 
     layout = RunLayout.of(RunSpec.from_dict(parse_yaml(task.spec)), task.root)
     failure = {"error": error, "traceback": ""}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from frivolous.experiments import batching, costs
+from frivolous.experiments import batching, run_costs
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.zoo.inception import FIGURE_LAYERS
 
@@ -60,12 +60,12 @@ class Preset:
         return self.build(scale)
 
     def estimate(self, scale: str) -> str:
-        """Runs and an order of magnitude of their CPU time (:mod:`frivolous.experiments.costs`),
+        """Runs and an order of magnitude of their CPU time (:mod:`frivolous.experiments.run_costs`),
         trained in batches where ``--batch-runs auto`` would batch them."""
         if self.build is None:
             return "no training"
         specs = [run.spec for run in self.sweep(scale).expand()]
-        return costs.describe(specs, batching.plan(specs, batching.BatchRuns.parse("auto")))
+        return run_costs.describe(specs, batching.plan(specs, batching.BatchRuns.parse("auto")))
 
 
 def _sweep(scale: str, *, model: dict, data: dict, train: dict, variants: dict | None = None,

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from frivolous.experiments.executors import Executor, Task, import_extra, record_death
-from frivolous.experiments.spec import parse_yaml
+from frivolous.runs.spec import parse_yaml
 
 RETRIES = 2
 """Times Ray re-runs a task whose worker process died."""
@@ -121,8 +121,8 @@ def _visible(outcome: dict[str, Any], task: Task) -> dict[str, Any]:
     """A run a worker finished must be visible here, where the tables are built."""
     if not outcome.get("ok"):
         return outcome
-    from frivolous.experiments.layout import RunLayout
-    from frivolous.experiments.spec import RunSpec
+    from frivolous.runs.layout import RunLayout
+    from frivolous.runs.spec import RunSpec
 
     layout = RunLayout.of(RunSpec.from_dict(parse_yaml(task.spec)), task.root)
     if layout.record.is_file():

@@ -3,65 +3,38 @@ measure, and keep everything in the run's folder.
 
 Training is idempotent and crash-safe: a finished run is found by its
 folder and skipped (once its weights match the checksums in its status:
-see :mod:`frivolous.experiments.integrity`); an interrupted one resumes
+see :mod:`frivolous.runs.integrity`); an interrupted one resumes
 from its last checkpoint.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from frivolous import data as datasets
-from frivolous import zoo
-from frivolous.data.bundle import DataBundle, Split, TensorSplit
-from frivolous.data.sampling import split_labels, stratified_sample
-from frivolous.experiments.integrity import checksums, damage, discard
-from frivolous.experiments.layout import RunLayout, read_json, write_atomically, write_json
-from frivolous.experiments.spec import RunSpec, SpecError
-from frivolous.measure import MeasureResult, measure
-from frivolous.measure.inputs import resolve_device
-from frivolous.measure.seeding import generator, stream_seed
+from frivolous.data.bundle import DataBundle
+from frivolous.runs.integrity import checksums, damage, discard
+from frivolous.common.files import write_atomically, write_json
+from frivolous.runs.folder import DIVERGED, FINISHED, TRAINED, build_model, damaged, load_data, load_run, measured_examples, retrain, stage_model, status
+from frivolous.runs.layout import RunLayout
+from frivolous.common.parameters import parameter_count
+from frivolous.runs.spec import RunSpec, SpecError
+from frivolous.measuring import MeasureResult, measure
+from frivolous.measuring.inputs import resolve_device
+from frivolous.common.seeding import stream_seed
 from frivolous.train.batched import BATCH_RUNS
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
 from frivolous.train.distributed import SINGLE, Shard, from_environment, start
 from frivolous.train.loop import Callback, Trainer, TrainState, evaluate
 
-TRAINED = "trained"
-DIVERGED = "diverged"
-"""The training loss became non-finite: a final state (training again would
-diverge again, deterministically), with no weights to measure."""
-FINISHED = (TRAINED, DIVERGED)
-
 PROVENANCE = ("training", "batch_runs", "batched_epochs", "batch_members")
 """The keys of a run's status and record that say how it was trained (:func:`provenance`)."""
-
-
-def load_data(spec: RunSpec, data_root: str | Path | None = None) -> DataBundle:
-    """The spec's data; ``data_root`` goes to sources that read files."""
-    options = spec.data.options
-    if data_root is not None and "root" in datasets.option_names(spec.data.name):
-        options["root"] = str(data_root)
-    return datasets.load(spec.data.name, seed=spec.seed, **options)
-
-
-def build_model(spec: RunSpec, bundle: DataBundle) -> nn.Module:
-    """The spec's network, sized for the data (classes; the MLP's inputs)."""
-    options = spec.model.options
-    if spec.model.family == "mlp":
-        options.setdefault("in_features", math.prod(bundle.input_shape))
-    return zoo.create(spec.model.family, spec.model.width_factor, num_classes=bundle.num_classes,
-                      init=spec.model.init, init_std=spec.model.init_std, output_init_std=spec.model.output_init_std,
-                      seed=stream_seed(spec.seed, "model"),
-                      **options)  # fmt: skip
 
 
 class Checkpoints(Callback):
@@ -112,17 +85,6 @@ def prepare_folder(spec: RunSpec, root: str | Path) -> RunLayout:
     return layout
 
 
-def status(layout: RunLayout) -> dict[str, Any] | None:
-    return read_json(layout.status) if layout.status.is_file() else None
-
-
-def damaged(layout: RunLayout) -> str | None:
-    """What is wrong with the files of a run whose status says trained (see
-    :func:`~frivolous.experiments.integrity.damage`), or None; None too for a run not trained."""
-    done = status(layout)
-    return damage(layout, done) if done is not None and done.get("state") == TRAINED else None
-
-
 def train_run(
     spec: RunSpec,
     root: str | Path,
@@ -151,7 +113,7 @@ def train_run(
     started = time.perf_counter()
     bundle = load_data(spec, data_root)
     model = build_model(spec, bundle)
-    trainer = Trainer(model, _on(bundle, target), spec.train, seed=spec.seed, device=target, progress=progress,
+    trainer = Trainer(model, bundle.on(target), spec.train, seed=spec.seed, device=target, progress=progress,
                       callbacks=[Checkpoints(layout, spec.train.checkpoints, writer=shard.main)], shard=shard)  # fmt: skip
     state = trainer.run()
     return record_training(spec, layout, trainer.model, trainer.data, state, target, started=started, shard=shard)
@@ -210,7 +172,7 @@ def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: Da
         "epochs": state.epoch,
         "best_epoch": state.best_epoch if spec.train.early_stopping else state.epoch,
         "stopped_early": state.stopped_early,
-        "params": zoo.count_parameters(model),
+        "params": parameter_count(model),
         "device": str(target),
         "processes": shard.world,
         "seconds": time.perf_counter() - started,
@@ -240,47 +202,6 @@ def _diverged(layout: RunLayout, state: TrainState, spec: RunSpec, target: torch
         write_json(layout.status, result)
     shard.barrier()
     return TrainOutcome(layout, result, skipped=False)
-
-
-def _on(bundle: DataBundle, device: torch.device) -> DataBundle:
-    """The bundle with its tensor splits moved to ``device`` once."""
-    def move(split: Split | None) -> Split | None:
-        return split.to(device) if isinstance(split, TensorSplit) else split
-
-    return DataBundle(bundle.name, move(bundle.train), move(bundle.test), move(bundle.val), bundle.num_classes,
-                      bundle.input_shape, bundle.augment)  # fmt: skip
-
-
-def load_run(run_dir: str | Path) -> tuple[RunSpec, RunLayout]:
-    layout = RunLayout(Path(run_dir))
-    if not layout.spec.is_file():
-        raise SpecError(f"{run_dir} is not a run folder (no spec.yaml)")
-    return RunSpec.from_yaml(layout.spec), layout
-
-
-def stage_model(spec: RunSpec, layout: RunLayout, bundle: DataBundle, stage: str) -> nn.Module:
-    """The network of a stage: ``trained`` (final weights), ``init`` (as
-    built from the seed, before any step) or ``epoch-<n>`` (a kept checkpoint).
-    A weights file that cannot be read (a kept checkpoint has no checksum)
-    is named in one line, with what to do."""
-    model = build_model(spec, bundle)
-    if stage == "init":
-        return model
-    path = layout.weights if stage == "trained" else layout.epoch_weights(int(stage.removeprefix("epoch-")))
-    if not path.is_file():
-        raise SpecError(f"{layout.root} has no weights for stage {stage!r} ({path.name})")
-    try:
-        weights = load_file(str(path))
-    except SafetensorError as error:
-        raise SpecError(f"{path} cannot be read ({error}): remove the run folder {layout.root} and train it again "
-                        f"({retrain(layout)})") from None  # fmt: skip
-    model.load_state_dict(weights)
-    return model
-
-
-def retrain(layout: RunLayout) -> str:
-    """The command that trains a run again (into the folder it is in)."""
-    return f"frivolous train {layout.spec} --out {layout.root.parent}"
 
 
 def measure_run(
@@ -335,16 +256,3 @@ def measure_run(
         summary["test_accuracy"] = evaluate(model.to(target), bundle.test, target).accuracy
     write_json(layout.measure_summary(stage), summary)
     return result
-
-
-def measured_examples(split: Split, limit: int | None, seed: int) -> Any:
-    """The examples a run is measured on: all of ``split``, or a
-    class-stratified sample of ``limit`` of them drawn from ``seed`` (the same
-    for every stage of a run), never a prefix (see :mod:`frivolous.data.sampling`);
-    ``frivolous analyze`` of a run folder draws the same."""
-    if limit is not None and limit < len(split):
-        chosen = stratified_sample(split_labels(split), limit, generator(seed, "measure", "examples"))
-        if isinstance(split, TensorSplit):
-            return split.inputs[chosen.to(split.inputs.device)]
-        split = torch.utils.data.Subset(split, chosen.tolist())
-    return split.inputs if isinstance(split, TensorSplit) else torch.utils.data.DataLoader(split, batch_size=256)

@@ -1,5 +1,6 @@
-"""Running a sweep: every run not yet complete goes to an executor, then the
-results tables are rebuilt from the run folders.
+"""Running a sweep: every run not yet complete goes to an executor
+(:func:`complete_runs`); :func:`frivolous.sweeping.run_sweep` then rebuilds the
+results tables from the run folders.
 
 A sweep's folder::
 
@@ -25,11 +26,11 @@ from tqdm.auto import tqdm
 
 from frivolous.experiments.batching import BatchRuns, plan
 from frivolous.experiments.executors import Executor, GroupTask, Task, executor as make_executor
-from frivolous.experiments.layout import RunLayout, read_json, write_atomically, write_json
-from frivolous.experiments.pipeline import complete
+from frivolous.common.files import read_json, write_atomically, write_json
+from frivolous.runs.layout import RunLayout
+from frivolous.experiments.run_pipeline import complete
 from frivolous.experiments.sweep import SweepSpec
-from frivolous.measure.inputs import resolve_device
-from frivolous.results.table import collect, save
+from frivolous.measuring.inputs import resolve_device
 
 LOG_EVERY = 60.0
 """Seconds between progress lines where stderr is not a terminal."""
@@ -50,6 +51,13 @@ class SweepSummary:
     elsewhere: int = 0
     """Completed by another process (a second sweep on the folder) while this one ran."""
 
+    @classmethod
+    def of(cls, completed: Completed, status: Any) -> SweepSummary:
+        """The summary of ``completed``, counted from the runs table's ``status`` column."""
+        return cls(completed.folder, completed.total, int((status == "done").sum()), int((status == "failed").sum()),
+                   completed.skipped, time.perf_counter() - completed.started, int((status == "diverged").sum()),
+                   completed.elsewhere)  # fmt: skip
+
     def line(self) -> str:
         """E.g. "10 runs: 10 done (0 already)", or, with a second sweep on the
         folder, "10 runs: 10 done (5 here, 5 by another process, 0 already)"."""
@@ -61,13 +69,25 @@ class SweepSummary:
 
 
 def versions() -> dict[str, str]:
-    from frivolous import __version__
+    from frivolous.common.version import __version__
 
     return {"frivolous": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform()}  # fmt: skip
 
 
-def run_sweep(
+@dataclass(frozen=True)
+class Completed:
+    """What :func:`complete_runs` did: the runs planned, those complete before it
+    started (``skipped``), and those another process completed meanwhile."""
+
+    folder: Path
+    total: int
+    skipped: int
+    elsewhere: int
+    started: float
+
+
+def complete_runs(
     sweep: SweepSpec,
     out: str | Path,
     *,
@@ -78,10 +98,9 @@ def run_sweep(
     data_root: str | Path | None = None,
     progress: bool | None = None,
     batch_runs: str | int = "auto",
-) -> SweepSummary:
+) -> Completed:
     """Complete every run of ``sweep`` under ``out``, skipping finished ones
-    whose weights still match their checksums, and write the results tables.
-    A failed run is recorded and the others go on. Two sweeps on one folder
+    whose weights still match their checksums. A failed run is recorded and the others go on. Two sweeps on one folder
     at once complete each run once: the run's lock makes the second wait for it.
 
     ``batch_runs`` (``auto``, ``off`` or the most runs a batch): runs that
@@ -124,16 +143,11 @@ def run_sweep(
             bar.update(1)
     finally:
         bar.close()
-        tables = collect(sweep, runs_root, preset)
-        save(tables, out)
         info["seconds"] = info.get("seconds", 0.0) + time.perf_counter() - started
         info["executor"] = executor.name
         info["batch_runs"] = str(batch_runs) if executor.batches else "off"
         write_json(out / SWEEP_INFO, info)
-    status = tables["runs"]["status"]
-    return SweepSummary(out, len(planned), int((status == "done").sum()), int((status == "failed").sum()),
-                        len(planned) - len(todo), time.perf_counter() - started,
-                        int((status == "diverged").sum()), elsewhere)  # fmt: skip
+    return Completed(out, len(planned), len(planned) - len(todo), elsewhere, started)
 
 
 class _Lines(io.TextIOBase):

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from frivolous.experiments.spec import RunSpec, SpecError, describe, dump_yaml, read_mapping
+from frivolous.runs.spec import RunSpec, SpecError, describe, dump_yaml, read_mapping
 
 SECTIONS = ("model", "data", "train", "measure")
 WIDTH = "model.width_factor"

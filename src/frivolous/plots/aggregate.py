@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from frivolous.measure.results import ALL_LAYERS
+from frivolous.measuring.measurement import ALL_LAYERS
 from frivolous.plots.select import attach, usable
 
 

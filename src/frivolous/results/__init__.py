@@ -2,6 +2,6 @@
 hypothesis (``verdicts``, which imports SciPy, so it is not imported here)
 and the report (``report``)."""
 
-from frivolous.results.table import load_results
+from frivolous.results.results_table import load_results
 
 __all__ = ["load_results"]

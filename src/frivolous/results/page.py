@@ -1,7 +1,7 @@
 """The building blocks of frivolous' self-contained HTML pages: one style, lists, tables, embedded figures.
 
-The sweep report (:mod:`frivolous.results.report`) and the report of one
-analysed model (:mod:`frivolous.analysis.report`) are built from these, so
+The sweep report (:mod:`frivolous.results.sweep_report`) and the report of one
+analysed model (:mod:`frivolous.analysis.model_report`) are built from these, so
 that both read alike. Every page is a single file: figures are embedded as
 base64 PNG, and each image marks itself ``data-loaded`` or ``data-broken``
 once the browser has decoded it (the tests in headless Chromium read that).

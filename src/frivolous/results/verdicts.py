@@ -115,7 +115,7 @@ import pandas as pd
 from scipy import stats
 
 from frivolous.results.paired import Paired, minimum_detectable, pair, rank_test, smallest_p, within_slope
-from frivolous.results.table import DIVERGED, DONE, FAILED
+from frivolous.results.results_table import DIVERGED, DONE, FAILED
 
 BEYOND = "_beyond_init"
 """Suffix of a metric tested as its value minus the same run's value at initialisation."""

@@ -1,4 +1,4 @@
-"""Models and data named on the command line, turned into what :func:`frivolous.measure` takes.
+"""Models and data named on the command line, turned into what :func:`frivolous.measuring` takes.
 
     source = resolve_model("torchvision:resnet50:IMAGENET1K_V2")
     data = resolve_data("imagefolder:~/photos", source, examples=500)

@@ -3,7 +3,7 @@
 A *model source* is a network ready to measure plus what its origin knows
 about its inputs (the preprocessing of its weights, one example's shape, its
 tokenizer); a *data source* is the examples to measure it on, already in the
-form :func:`frivolous.measure` takes. A resolver that cannot do its job
+form :func:`frivolous.measuring` takes. A resolver that cannot do its job
 raises :class:`SourceError` with one line that names the bad value and what
 would work instead: the command line prints that line and exits with status 2.
 """
@@ -34,7 +34,7 @@ class SourceError(ValueError):
 class DataSource:
     """Examples to measure on.
 
-    ``inputs`` is what :func:`frivolous.measure` takes (a tensor of inputs, a
+    ``inputs`` is what :func:`frivolous.measuring` takes (a tensor of inputs, a
     DataLoader, or a list of batches). ``meaningless`` says why the numbers
     measured on these examples mean nothing ("" when they do), for the top of
     the report. ``positions_vary``: the batches differ in length (token
@@ -63,7 +63,7 @@ class ModelSource:
     ``categories`` name the output classes; ``task`` is what a transformers
     model does (:data:`CAUSAL_LM` ...: text sources cut text for it) and
     ``tokenizer`` its tokenizer;
-    ``measure_defaults`` are keyword arguments of :func:`frivolous.measure`
+    ``measure_defaults`` are keyword arguments of :func:`frivolous.measuring`
     that the origin prescribes (a run folder: its spec's measure options), and
     ``own_data`` gives the examples the origin measures on (a run folder: its
     spec's split), called with the number of examples wanted (None: the origin's

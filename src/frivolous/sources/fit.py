@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from frivolous.measure.inputs import evaluating, iter_inputs, resolve_device
-from frivolous.measure.network import labels_of, logits_of
+from frivolous.measuring.inputs import evaluating, iter_inputs, resolve_device
+from frivolous.measuring.network import labels_of, logits_of
 from frivolous.sources.base import DataSource, ModelSource, SourceError, one_line
 
 TRIAL_EXAMPLES = 2

@@ -9,13 +9,13 @@ and image classifiers (``...ForImageClassification``). A folder that holds a
 config but no weights gives the model untrained, built from its config.
 
 The model is wrapped in :class:`TransformersClassifier`, which makes it look
-like any classifier to :func:`frivolous.measure`: one tensor in (token ids,
+like any classifier to :func:`frivolous.measuring`: one tensor in (token ids,
 or pixel values), logits out. A causal LM's prediction is the next token at
 every position, so its logits are flattened to one row per (example,
 position): removability counts the positions whose next token survives.
 The probed layers are the model's activation modules (the MLPs' GELU/SiLU);
-their features are their last axis, which :func:`frivolous.measure`
-detects and measures as the units (see :mod:`frivolous.measure.axes`). The
+their features are their last axis, which :func:`frivolous.measuring`
+detects and measures as the units (see :mod:`frivolous.measuring.axes`). The
 tokenizer and the image processor come from the same folder, when it has
 them. A saved compression's architecture is rebuilt by :func:`rebuild`
 instead: from a local folder's config only, its own code only when the
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from frivolous.measure.probes import is_activation_module
+from frivolous.measuring.operators import is_activation_module
 from frivolous.sources.base import (
     CAUSAL_LM, IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION, ModelRequest, ModelSource, SourceError, one_line,
 )  # fmt: skip
@@ -103,7 +103,7 @@ def resolve(request: ModelRequest) -> ModelSource:
 def rebuild(folder: str | Path, *, trust_remote_code: bool = False) -> TransformersClassifier:
     """The model saved in the local ``folder``, untrained, built from its
     config alone and wrapped as :func:`resolve` wraps it: the architecture
-    :func:`frivolous.compress.load_compressed` loads its own weights into.
+    :func:`frivolous.compression.load_compressed` loads its own weights into.
 
     A saved compression names the folder, but only the caller can vouch for
     what it holds: no weights file is read, no file is fetched (a folder

@@ -17,10 +17,10 @@ from frivolous.sources.base import DataSource, ModelRequest, ModelSource, Source
 
 
 def resolve(request: ModelRequest) -> ModelSource:
-    # Imported here: the experiments package is the heaviest import, and only this scheme needs it.
-    from frivolous.experiments import run
-    from frivolous.experiments.spec import SpecError
-    from frivolous.measure.seeding import stream_seed
+    # Imported here: only this scheme reads run folders.
+    from frivolous.runs import folder as run
+    from frivolous.runs.spec import SpecError
+    from frivolous.common.seeding import stream_seed
 
     folder = Path(request.argument).expanduser()
     try:

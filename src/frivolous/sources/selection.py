@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from frivolous.data.sampling import stratified_sample
-from frivolous.measure.seeding import generator
+from frivolous.common.seeding import generator
 
 DEFAULT_EXAMPLES = 1000
 """Examples measured when ``--examples`` is not given (and the source has more)."""

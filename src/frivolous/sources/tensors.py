@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from frivolous.measure.seeding import generator
+from frivolous.common.seeding import generator
 from frivolous.sources.base import DataRequest, DataSource, SourceError, one_line
 from frivolous.sources.selection import DEFAULT_EXAMPLES, tensor_examples
 

@@ -32,7 +32,7 @@ BATCH = 32
 class Batches:
     """Batches of token ids, each of its own length, that can be read again and again.
 
-    Not a list: :func:`frivolous.measure` would read a list of two batches of
+    Not a list: :func:`frivolous.measuring` would read a list of two batches of
     one size as an ``(inputs, labels)`` pair."""
 
     def __init__(self, batches: list[torch.Tensor]) -> None:

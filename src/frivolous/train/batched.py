@@ -81,8 +81,8 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from frivolous.data.bundle import DataBundle, TensorSplit
-from frivolous.experiments.spec import TrainSpec
-from frivolous.measure.seeding import generator
+from frivolous.runs.spec import TrainSpec
+from frivolous.common.seeding import generator
 from frivolous.train.loop import EVAL_BATCH_SIZE, Callback, TrainState, batch_indices, keep_if_best
 from frivolous.train.optim import learning_rate, make_optimizer
 from frivolous.train.stacked_optim import StackedOptimizer, structure
@@ -166,7 +166,7 @@ class BatchedTrainer:
         _check(members, streams)
         self.members = list(members)
         self._order = sorted(members, key=lambda m: (m.stream, structure(m.optimizer)))  # each contiguous
-        self.streams = [Stream(s.seed, _on(s.data, device)) for s in streams]
+        self.streams = [Stream(s.seed, s.data.on(device)) for s in streams]
         self.device = device
         self.progress = progress
         self.save_every = save_every
@@ -360,14 +360,6 @@ def _check(members: Sequence[Member], streams: Sequence[Stream]) -> None:
     sizes = {(len(s.data.train), len(s.data.test), None if s.data.val is None else len(s.data.val)) for s in streams}
     if len(sizes) > 1:
         raise ValueError(f"the streams of a batch must have splits of the same sizes, got {sorted(sizes, key=str)}")
-
-
-def _on(data: DataBundle, device: torch.device) -> DataBundle:
-    def move(split: Any) -> Any:
-        return None if split is None else split.to(device)
-
-    return DataBundle(data.name, move(data.train), move(data.test), move(data.val), data.num_classes,
-                      data.input_shape, data.augment)  # fmt: skip
 
 
 class _Segment:

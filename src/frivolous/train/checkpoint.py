@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from frivolous.experiments.layout import read_json, write_atomically, write_json
+from frivolous.common.files import read_json, write_atomically, write_json
 
 MODEL, OPTIMIZER = "model/", "optimizer/"
 

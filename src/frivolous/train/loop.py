@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from frivolous.data.bundle import Augment, DataBundle, Split, TensorSplit
-from frivolous.experiments.spec import TrainSpec
-from frivolous.measure.seeding import generator, stream_seed
+from frivolous.runs.spec import TrainSpec
+from frivolous.common.seeding import generator, stream_seed
 from frivolous.train.distributed import SINGLE, Shard
 from frivolous.train.optim import learning_rate, make_optimizer, set_learning_rate
 from frivolous.train.penalty import L2Penalty

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from frivolous.experiments.spec import TrainSpec
+from frivolous.runs.spec import TrainSpec
 
 
 def make_optimizer(model: nn.Module | Iterable[torch.Tensor], spec: TrainSpec) -> torch.optim.Optimizer:

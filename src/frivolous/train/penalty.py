@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frivolous.experiments.spec import TrainSpec
+from frivolous.runs.spec import TrainSpec
 
 
 class L2Penalty:

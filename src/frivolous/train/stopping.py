@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from frivolous.experiments.spec import TrainSpec
+from frivolous.runs.spec import TrainSpec
 
 TRAIN_EVAL_ACCURACY = "train_eval_accuracy"
 """The epoch record's key for the accuracy on the whole training split in eval mode."""

@@ -14,7 +14,7 @@ family                  classes  what
 ======================  =======  ==================================================
 
 Each family's probed layers have stable names, listed in the model's
-``frivolous_layers`` attribute, which :func:`frivolous.measure` uses by default.
+``frivolous_layers`` attribute, which :func:`frivolous.measuring` uses by default.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from frivolous.common.parameters import parameter_count as count
 from frivolous.zoo import alexnet, cnn1d, inception, mlp, resnet18, resnet56
 from frivolous.zoo.init import INITS, check_init, initialise
 
@@ -90,17 +91,13 @@ def create(
                       generator=torch.Generator().manual_seed(seed))
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters of a model."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def parameter_count(family: str, width_factor: float = 1.0, **options: Any) -> int:
-    """Trainable parameters of ``create(family, width_factor, **options)``, counted
+    """Parameters of ``create(family, width_factor, **options)``
+    (:func:`~frivolous.common.parameters.parameter_count`), counted
     on the ``meta`` device: shapes without storage, so a 4x Inception-v3
     (about 356M parameters) costs milliseconds and no memory."""
     with torch.device("meta"):
-        return count_parameters(create(family, width_factor, **options))
+        return count(create(family, width_factor, **options))
 
 
 def _builder(family: str) -> Callable[..., nn.Module]:
@@ -109,4 +106,4 @@ def _builder(family: str) -> Callable[..., nn.Module]:
     return FAMILIES[family]
 
 
-__all__ = ["FAMILIES", "INITS", "count_parameters", "create", "families", "initialise", "options", "parameter_count"]
+__all__ = ["FAMILIES", "INITS", "create", "families", "initialise", "options", "parameter_count"]

@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from torch import nn
 
-from frivolous.zoo.checks import check_dropout
+from frivolous.zoo.option_checks import check_dropout
 from frivolous.zoo.widths import scaled
 
 LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 2, 2e-5, 0.75, 1.0

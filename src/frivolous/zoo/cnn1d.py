@@ -17,7 +17,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from frivolous.zoo.checks import check_count
+from frivolous.zoo.option_checks import check_count
 from frivolous.zoo.widths import scaled
 
 CHANNELS = 32

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frivolous.zoo.checks import check_dropout
+from frivolous.zoo.option_checks import check_dropout
 from frivolous.zoo.widths import scaled
 
 Width = Callable[[int], int]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from frivolous.zoo.checks import check_count
+from frivolous.zoo.option_checks import check_count
 from frivolous.zoo.widths import scaled
 
 

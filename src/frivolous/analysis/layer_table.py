@@ -1,0 +1,87 @@
+"""The per-layer table of an analysis: one row per probed layer, for files, terminal and report.
+
+Columns: ``layer``; ``depth`` (1 for the first probed layer, in the order of
+the forward pass for the automatic choice); ``shape`` (one example's
+activation); ``units`` (of the ablation: elements or channels) and
+``channels`` (of the correlations); ``auc`` and ``auc_std`` (over
+samplings); ``similarity`` (mean count of other units with |r| >= the
+threshold) and ``similarity_std`` (over units); ``similarity_fraction``
+(similarity / (channels - 1)); ``dead`` units; ``features_last`` (the
+layer's units are its last axis, a transformer's features: ``shape`` lists
+them first, as measured). Then, where the measurement
+gives them, the effective-width metrics: ``prunable`` and ``non_prunable``
+units (at 0.8 agreement) and ``pca95``/``pca80`` principal components.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.table import Table
+
+from frivolous.measuring import MeasureResult
+
+WIDTH_METRICS = ("prunable", "non_prunable", "pca95", "pca80")
+"""Effective-width metrics, taken from each layer's result when it has them."""
+HEADINGS = {"auc": "AUC", "similarity": "similarity", "similarity_fraction": "fraction", "dead": "dead",
+            "prunable": "prunable", "non_prunable": "non-prunable", "pca95": "PCA 95%", "pca80": "PCA 80%"}  # fmt: skip
+
+
+def layer_frame(result: MeasureResult) -> pd.DataFrame:
+    rows = []
+    for depth, (name, layer) in enumerate(result.layers.items(), start=1):
+        row = {
+            "layer": name, "depth": depth, "shape": "x".join(map(str, layer.shape)),
+            "units": layer.ablation.units if layer.ablation else math.nan, "channels": layer.channels,
+            "auc": layer.auc, "auc_std": layer.auc_std, "similarity": layer.similarity,
+            "similarity_std": layer.similarity_std, "similarity_fraction": layer.similarity_fraction,
+            "dead": layer.dead, "features_last": layer.features_last,
+        }  # fmt: skip
+        row |= {metric: float(getattr(layer, metric)) for metric in WIDTH_METRICS if hasattr(layer, metric)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def width_metrics(frame: pd.DataFrame) -> list[str]:
+    """The effective-width metrics the table holds."""
+    return [metric for metric in WIDTH_METRICS if metric in frame]
+
+
+def terminal_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("layer", no_wrap=True)
+    extra = width_metrics(frame)
+    for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *map(HEADINGS.get, extra)):
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in frame.itertuples(index=False):
+        table.add_row(row.layer, str(row.depth), row.shape, _count(row.units), f"{row.auc:.3f} ± {row.auc_std:.3f}",
+                      f"{row.similarity:.2f} ± {row.similarity_std:.2f}", f"{row.similarity_fraction:.4f}",
+                      str(row.dead), *(_number(getattr(row, metric)) for metric in extra))  # fmt: skip
+    table.add_section()
+    means = frame[["auc", "similarity", "similarity_fraction", *extra]].mean()
+    table.add_row("mean over layers", "", "", "", f"{means['auc']:.3f}", f"{means['similarity']:.2f}",
+                  f"{means['similarity_fraction']:.4f}", "", *(_number(means[metric]) for metric in extra))  # fmt: skip
+    return table
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as read in the report: rounded, each mean beside its spread, headings as in the terminal."""
+    shown = pd.DataFrame({"layer": frame["layer"], "depth": frame["depth"], "shape": frame["shape"],
+                          "units": frame["units"].map(_count), "channels": frame["channels"]})  # fmt: skip
+    shown["AUC"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(frame["auc"], frame["auc_std"])]
+    shown["similarity"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(frame["similarity"], frame["similarity_std"])]
+    shown["fraction"] = frame["similarity_fraction"].map(lambda v: f"{v:.4f}")
+    shown["dead"] = frame["dead"]
+    for metric in width_metrics(frame):
+        shown[HEADINGS[metric]] = frame[metric].map(_number)
+    shown["features"] = frame["features_last"].map({True: "last axis", False: "first axis"})
+    return shown
+
+
+def _count(value: float) -> str:
+    return "-" if pd.isna(value) else str(int(value))
+
+
+def _number(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.1f}"

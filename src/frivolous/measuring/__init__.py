@@ -1,0 +1,19 @@
+"""The two measurements of the paper, for any PyTorch model: how removable
+units are (random-ablation curves and their AUC) and how repeated they are
+(pairwise |Pearson r| between units)."""
+
+from frivolous.measuring.api import ablation_curve, measure, probes
+from frivolous.measuring.repetition import SimilarityResult, similarity
+from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
+
+__all__ = [
+    "ALL_LAYERS",
+    "AblationCurve",
+    "LayerResult",
+    "MeasureResult",
+    "SimilarityResult",
+    "ablation_curve",
+    "measure",
+    "probes",
+    "similarity",
+]
