@@ -42,8 +42,11 @@ SEEDS = range(5)
 
 def runs_of(sigma: float, lr: float, width: float) -> list[RunSpec]:
     """The preset's run at one learning rate and width, at init σ ``sigma``, for each of :data:`SEEDS`."""
-    base = next(p.spec for p in PRESETS["mlp-sigma-10"].sweep("quick").expand()
-                if p.spec.train.lr == lr and p.spec.model.width_factor == width).to_dict()
+    base = next(
+        p.spec
+        for p in PRESETS["mlp-sigma-10"].sweep("quick").expand()
+        if p.spec.train.lr == lr and p.spec.model.width_factor == width
+    ).to_dict()
     model = base["model"] | {"init_std": sigma, "output_init_std": 10 * sigma}
     return [RunSpec.from_dict(base | {"model": model, "seed": seed}) for seed in SEEDS]
 
@@ -55,8 +58,9 @@ def largest_differences(runs: list[RunSpec], root: Path) -> dict[str, float]:
         alone = train_run(spec, root / "alone", device="cpu", progress=False)
         together = batched[alone.layout.root.name]
         a, b = (measure_run(o.layout.root, device="cpu", progress=False) for o in (alone, together))
-        worst["test accuracy"] = max(worst["test accuracy"],
-                                     abs(alone.status["test_accuracy"] - together.status["test_accuracy"]))
+        worst["test accuracy"] = max(
+            worst["test accuracy"], abs(alone.status["test_accuracy"] - together.status["test_accuracy"])
+        )
         worst["AUC"] = max(worst["AUC"], abs(a.auc - b.auc))
         worst["similarity"] = max(worst["similarity"], abs(a.similarity - b.similarity))
         wa, wb = load_file(str(alone.layout.weights)), load_file(str(together.layout.weights))

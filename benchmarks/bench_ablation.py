@@ -47,9 +47,16 @@ def _frivolous(model, inputs, args):
     from frivolous.measuring.masks import resolve_levels
 
     settings = Settings(
-        levels=resolve_levels(args.levels), samplings=args.samplings, unit="element", threshold=0.5,
-        max_samples=2, seed=0, dead="exclude", repetition=False, all_layers=False,
-    )  # fmt: skip
+        levels=resolve_levels(args.levels),
+        samplings=args.samplings,
+        unit="element",
+        threshold=0.5,
+        max_samples=2,
+        seed=0,
+        dead="exclude",
+        repetition=False,
+        all_layers=False,
+    )
     result = run(model, inputs, list(LAYERS), settings, device=inputs.device, batch_size=len(inputs), progress=False)
     return {name: result.layers[name].ablation.curves for name in LAYERS}
 
@@ -103,18 +110,26 @@ def main() -> None:
     differing = sum(int((fast_curves[n] != base_curves[n]).sum()) for n in LAYERS)
     points = sum(c.size for c in base_curves.values())
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, device {args.device}")  # fmt: skip
-    print(f"AlexNet 1x, {args.images} images, layers {', '.join(LAYERS)}, {args.levels} levels, "
-          f"{args.samplings} samplings, element units")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, device {args.device}"
+    )
+    print(
+        f"AlexNet 1x, {args.images} images, layers {', '.join(LAYERS)}, {args.levels} levels, "
+        f"{args.samplings} samplings, element units"
+    )
     print(f"{'method':<34}{'seconds':>10}{'ratio':>8}{'peak RSS MiB':>14}{'peak GPU MiB':>14}")
     print(f"{'full forward + hook per mask':<34}{base_s:>10.2f}{1.0:>8.2f}{base_rss:>14.0f}{base_gpu:>14.0f}")
-    print(f"{'frivolous (suffix, batched masks)':<34}{fast_s:>10.2f}{base_s / fast_s:>8.2f}{fast_rss:>14.0f}"
-          f"{fast_gpu:>14.0f}")  # fmt: skip
+    print(
+        f"{'frivolous (suffix, batched masks)':<34}{fast_s:>10.2f}{base_s / fast_s:>8.2f}{fast_rss:>14.0f}"
+        f"{fast_gpu:>14.0f}"
+    )
     print(f"curves: {differing} of {points} points differ, max |difference| {diff:.3g}")
     for name in LAYERS:
-        print(f"  {name}: AUC {np.mean(((fast_curves[name][:, 1:] + fast_curves[name][:, :-1]) / 2).mean(1)):.4f}, "
-              f"curve {np.round(fast_curves[name].mean(0), 3).tolist()}")  # fmt: skip
+        print(
+            f"  {name}: AUC {np.mean(((fast_curves[name][:, 1:] + fast_curves[name][:, :-1]) / 2).mean(1)):.4f}, "
+            f"curve {np.round(fast_curves[name].mean(0), 3).tolist()}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ def main() -> None:
     device = resolve_device(args.device)
     source = resolve_model("torchvision:resnet50")
     data = resolve_data(f"random:3,{args.side},{args.side}", source, examples=args.examples)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-          f"torch {torch.__version__}, device {device}")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        f"torch {torch.__version__}, device {device}"
+    )
 
     model = source.model.to(device).eval()
     start = time.perf_counter()
@@ -77,18 +79,25 @@ def main() -> None:
         seconds = time.perf_counter() - start
     layers = len(analysis.table)
     cuda = f", CUDA peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB" if device.type == "cuda" else ""
-    print(f"\nresnet50, {args.side} px, {args.examples} images, {layers} layers, {args.samplings} samplings, "
-          f"{args.levels} levels\n")  # fmt: skip
+    print(
+        f"\nresnet50, {args.side} px, {args.examples} images, {layers} layers, {args.samplings} samplings, "
+        f"{args.levels} levels\n"
+    )
     print("| step | seconds | ratio | peak RSS |")
     print("|---|---:|---:|---:|")
     print(f"| one forward pass (baseline) | {forward:.1f} | 1.00 | {forward_rss:.0f} MiB |")
     print(f"| frivolous analyze | {seconds:.1f} | {seconds / forward:.1f} | {peak_rss_mib():.0f} MiB{cuda} |")
-    scale = (DEFAULTS["examples"] / args.examples) * (masks(DEFAULTS["levels"], DEFAULTS["samplings"]) + 1) / (
-        masks(args.levels, args.samplings) + 1)  # fmt: skip
+    scale = (
+        (DEFAULTS["examples"] / args.examples)
+        * (masks(DEFAULTS["levels"], DEFAULTS["samplings"]) + 1)
+        / (masks(args.levels, args.samplings) + 1)
+    )
     if scale != 1:
-        print(f"\nextrapolated to {DEFAULTS['examples']} images, {DEFAULTS['samplings']} samplings, "
-              f"{DEFAULTS['levels']} levels: at most about {seconds * scale / 3600:.1f} hours (an upper estimate: "
-              f"the per-layer fixed costs, tracing and checks, are scaled too; {seconds / layers:.1f} s per layer now)")  # fmt: skip
+        print(
+            f"\nextrapolated to {DEFAULTS['examples']} images, {DEFAULTS['samplings']} samplings, "
+            f"{DEFAULTS['levels']} levels: at most about {seconds * scale / 3600:.1f} hours (an upper estimate: "
+            f"the per-layer fixed costs, tracing and checks, are scaled too; {seconds / layers:.1f} s per layer now)"
+        )
 
 
 if __name__ == "__main__":

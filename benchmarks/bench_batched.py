@@ -34,8 +34,8 @@ import torch
 
 from frivolous.experiments.batching import BatchRuns, plan, train_together
 from frivolous.experiments.presets import PRESETS
-from frivolous.runs.folder import load_data
 from frivolous.experiments.run import train_run
+from frivolous.runs.folder import load_data
 from frivolous.runs.spec import RunSpec
 from frivolous.train.optim import make_optimizer
 
@@ -61,8 +61,13 @@ def multiply_adds(specs: list[RunSpec]) -> float:
 def _mlp_widths(spec: RunSpec) -> list[int]:
     from frivolous import zoo
 
-    model = zoo.create("mlp", spec.model.width_factor, num_classes=2, in_features=spec.data.options["input_dim"],
-                       **{k: v for k, v in spec.model.options.items() if k != "in_features"})  # fmt: skip
+    model = zoo.create(
+        "mlp",
+        spec.model.width_factor,
+        num_classes=2,
+        in_features=spec.data.options["input_dim"],
+        **{k: v for k, v in spec.model.options.items() if k != "in_features"},
+    )
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     return [linears[0].in_features, *(m.out_features for m in linears)]
 
@@ -133,10 +138,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     throughput = gemm_throughput(device)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-          f"torch {torch.__version__}, {device}; float32 GEMM 128x10000 @ 10000x512: {throughput / 1e9:.0f} GFLOP/s")
-    print(f"{'set':<6}{'runs':>6}{'batches':>9}{'separately s':>14}{'batched s':>11}{'ratio':>8}"
-          f"{'floor s':>9}{'RSS sep.':>10}{'RSS bat.':>10}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        f"torch {torch.__version__}, {device}; float32 GEMM 128x10000 @ 10000x512: {throughput / 1e9:.0f} GFLOP/s"
+    )
+    print(
+        f"{'set':<6}{'runs':>6}{'batches':>9}{'separately s':>14}{'batched s':>11}{'ratio':>8}"
+        f"{'floor s':>9}{'RSS sep.':>10}{'RSS bat.':>10}",
+        flush=True,
+    )
     for name in args.set:
         specs = runs_of(name)
         if args.runs and args.runs < len(specs):
@@ -158,8 +168,11 @@ def main() -> None:
                 peaks.append(rss.peak)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-        print(f"{name:<6}{len(specs):>6}{result:>9}{times[0]:>14.1f}{times[1]:>11.1f}{times[0] / times[1]:>8.1f}"
-              f"{floor:>9.1f}{peaks[0] / 2**20:>9.0f}M{peaks[1] / 2**20:>9.0f}M", flush=True)  # fmt: skip
+        print(
+            f"{name:<6}{len(specs):>6}{result:>9}{times[0]:>14.1f}{times[1]:>11.1f}{times[0] / times[1]:>8.1f}"
+            f"{floor:>9.1f}{peaks[0] / 2**20:>9.0f}M{peaks[1] / 2**20:>9.0f}M",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-from importlib.metadata import version
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 
 import torch
 from torch import nn
@@ -81,10 +81,15 @@ class ResidualNet1d(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv1d(1, channels, 5, padding=2, bias=False), nn.BatchNorm1d(channels), nn.ReLU())
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm1d(channels), nn.ReLU(),
-                          nn.Conv1d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm1d(channels))
+            nn.Sequential(
+                nn.Conv1d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm1d(channels),
+                nn.ReLU(),
+                nn.Conv1d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm1d(channels),
+            )
             for _ in range(2)
-        )  # fmt: skip
+        )
         self.out = nn.Linear(channels, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,14 +108,23 @@ def networks(scale: float) -> list[tuple[str, nn.Module, object]]:
     teacher = datasets.load("teacher", seed=0, input_dim=10, n_train=4000, n_val=0, n_test=1000)
     digits = datasets.load("mnist1d", seed=0, num_samples=5000)
     epochs = lambda n: max(1, round(n * scale))  # noqa: E731
-    mlp = trained(zoo.create("mlp", 4.0, in_features=10, num_classes=2, init="he_normal", seed=0), teacher,
-                  TrainSpec(optimizer="adam", lr=1e-3, batch_size=100, epochs=epochs(40)))  # fmt: skip
-    cnn = trained(zoo.create("cnn1d", 4.0, num_classes=10, init="he_normal", seed=0), digits,
-                  TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(30)))  # fmt: skip
+    mlp = trained(
+        zoo.create("mlp", 4.0, in_features=10, num_classes=2, init="he_normal", seed=0),
+        teacher,
+        TrainSpec(optimizer="adam", lr=1e-3, batch_size=100, epochs=epochs(40)),
+    )
+    cnn = trained(
+        zoo.create("cnn1d", 4.0, num_classes=10, init="he_normal", seed=0),
+        digits,
+        TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(30)),
+    )
     torch.manual_seed(0)
     residual = trained(ResidualNet1d(), digits, TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(20)))
-    return [("MLP 4x, teacher 10-dim", mlp, teacher), ("cnn1d 4x, MNIST-1D", cnn, digits),
-            ("residual 1-D net, MNIST-1D", residual, digits)]  # fmt: skip
+    return [
+        ("MLP 4x, teacher 10-dim", mlp, teacher),
+        ("cnn1d 4x, MNIST-1D", cnn, digits),
+        ("residual 1-D net, MNIST-1D", residual, digits),
+    ]
 
 
 def predictions(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -123,19 +137,27 @@ def accuracy(model: nn.Module, split) -> float:
 
 
 def importances() -> dict[str, Callable[[], object]]:
-    return {"tp-l1": lambda: tp.importance.MagnitudeImportance(p=1),
-            "tp-group": lambda: tp.importance.GroupMagnitudeImportance(p=2),
-            "tp-taylor": lambda: tp.importance.TaylorImportance()}  # fmt: skip
+    return {
+        "tp-l1": lambda: tp.importance.MagnitudeImportance(p=1),
+        "tp-group": lambda: tp.importance.GroupMagnitudeImportance(p=2),
+        "tp-taylor": lambda: tp.importance.TaylorImportance(),
+    }
 
 
-def tp_pruned(model: nn.Module, method: str, pruning_ratio: float, calibration: tuple[torch.Tensor, torch.Tensor],
-              recalibrate: bool = True) -> nn.Module:  # fmt: skip
+def tp_pruned(
+    model: nn.Module,
+    method: str,
+    pruning_ratio: float,
+    calibration: tuple[torch.Tensor, torch.Tensor],
+    recalibrate: bool = True,
+) -> nn.Module:
     """A copy of ``model`` pruned by Torch-Pruning: ``pruning_ratio`` of the channels of every layer but the output."""
     pruned = copy.deepcopy(model).eval()
     output = [m for m in pruned.modules() if isinstance(m, nn.Linear)][-1]
     inputs, labels = calibration
-    pruner = tp.pruner.MetaPruner(pruned, inputs[:2], importance=importances()[method](), pruning_ratio=pruning_ratio,
-                                  ignored_layers=[output])  # fmt: skip
+    pruner = tp.pruner.MetaPruner(
+        pruned, inputs[:2], importance=importances()[method](), pruning_ratio=pruning_ratio, ignored_layers=[output]
+    )
     if method == "tp-taylor":  # the importance reads the gradients of one backward pass; no step is taken
         pruned.zero_grad()
         nn.functional.cross_entropy(pruned(inputs), labels).backward()
@@ -193,9 +215,11 @@ def resnet50_speed() -> None:
     with FlopCounterMode(display=False) as counted:
         result = fv.compress(model, calibration, held_out=held, ratio=2.0, device="cpu", progress=False)
     seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
-    print(f"{fv.__file__}\nresnet50, 64 px, 256 calibration images, ratio 2: {seconds:.1f} s ({cpu:.1f} s of CPU), "
-          f"{counted.get_total_flops() / one_pass.get_total_flops():.1f} calibration passes executed "
-          f"({counted.get_total_flops():.3g} FLOPs)\n{result.summary()}")
+    print(
+        f"{fv.__file__}\nresnet50, 64 px, 256 calibration images, ratio 2: {seconds:.1f} s ({cpu:.1f} s of CPU), "
+        f"{counted.get_total_flops() / one_pass.get_total_flops():.1f} calibration passes executed "
+        f"({counted.get_total_flops():.3g} FLOPs)\n{result.summary()}"
+    )
 
 
 def main() -> None:
@@ -208,8 +232,10 @@ def main() -> None:
         resnet50_speed()
         return
     pruning = f"torch-pruning {version('torch-pruning')}" if tp is not None else "torch-pruning not installed"
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {pruning}")
+    print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {pruning}"
+    )
     if tp is None:
         print(f"skipped: {', '.join(TP_METHODS)} (Torch-Pruning is not installed: pip install 'frivolous[bench]')")
     methods = METHODS + (TP_METHODS if tp is not None else ())
@@ -226,8 +252,15 @@ def main() -> None:
             for method in methods:
                 tic = time.perf_counter()
                 if method in METHODS:
-                    result = fv.compress(model, calibration, held_out=(test.inputs, test.labels), ratio=ratio,
-                                         method=method, device="cpu", progress=False)  # fmt: skip
+                    result = fv.compress(
+                        model,
+                        calibration,
+                        held_out=(test.inputs, test.labels),
+                        ratio=ratio,
+                        method=method,
+                        device="cpu",
+                        progress=False,
+                    )
                     small = result.model
                     if method != "fold":  # no compensation: a full recalibration is worth more to them
                         recalibrate_norms(small, calibration[0])
@@ -238,22 +271,30 @@ def main() -> None:
                 agreement = float((predictions(small, test.inputs) == reference).double().mean())
                 rows.append((name, ratio, method, fewer, agreement, accuracy(small, test), base))
                 note = f"  pruning_ratio {share:.4f}" if method in TP_METHODS else ""
-                print(f"  {ratio:>3}x  {method:<9} params {fewer:4.2f}x fewer  agreement {agreement:.4f}  "
-                      f"accuracy {rows[-1][5]:.4f}  ({seconds:.1f} s){note}")
+                print(
+                    f"  {ratio:>3}x  {method:<9} params {fewer:4.2f}x fewer  agreement {agreement:.4f}  "
+                    f"accuracy {rows[-1][5]:.4f}  ({seconds:.1f} s){note}"
+                )
     print("\n| network | target | method | params fewer | agreement | accuracy (original) |")
     print("|---|---:|---|---:|---:|---:|")
     for name, ratio, method, fewer, agreement, acc, base in rows:
         best = max(r[4] for r in rows if r[0] == name and r[1] == ratio)
         shown = f"**{agreement:.3f}**" if agreement == best else f"{agreement:.3f}"
         print(f"| {name} | {ratio}x | {method} | {fewer:.2f}x | {shown} | {acc:.3f} ({base:.3f}) |")
-    print(f"\nagreement (accuracy) [params fewer], one row per network and target:\n\n| network | target | "
-          + " | ".join(methods) + " |\n|---|---:|" + "---:|" * len(methods))
+    print(
+        "\nagreement (accuracy) [params fewer], one row per network and target:\n\n| network | target | "
+        + " | ".join(methods)
+        + " |\n|---|---:|"
+        + "---:|" * len(methods)
+    )
     for name in dict.fromkeys(r[0] for r in rows):
         for ratio in RATIOS:
             cells = {r[2]: r for r in rows if r[0] == name and r[1] == ratio}
             best = max(r[4] for r in cells.values())
-            shown = [(f"**{r[4]:.3f}**" if r[4] == best else f"{r[4]:.3f}") + f" ({r[5]:.3f}) [{r[3]:.2f}x]"
-                     for r in (cells[m] for m in methods)]  # fmt: skip
+            shown = [
+                (f"**{r[4]:.3f}**" if r[4] == best else f"{r[4]:.3f}") + f" ({r[5]:.3f}) [{r[3]:.2f}x]"
+                for r in (cells[m] for m in methods)
+            ]
             print(f"| {name} (acc. {cells[methods[0]][6]:.3f}) | {ratio}x | " + " | ".join(shown) + " |")
     print(f"\ntook {time.perf_counter() - started:.0f} s")
 

@@ -89,17 +89,21 @@ def main() -> None:
     differing = np.flatnonzero(result.counts != released)
     explained = all(near[u].any() for u in differing)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, numpy {np.__version__}")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, numpy {np.__version__}"
+    )
     print(f"{args.samples:,} samples x {args.units:,} units, threshold {args.threshold}, best of {args.repeats}")
     print(f"{'method':<40}{'seconds':>10}{'vs numpy':>10}{'vs floor':>10}")
     print(f"{'numpy.corrcoef + count (released code)':<40}{base_s:>10.3f}{1:>10.2f}{floor_s / base_s:>10.2f}")
     print(f"{'one float32 product X.T @ X (floor)':<40}{floor_s:>10.3f}{base_s / floor_s:>10.2f}{1:>10.2f}")
     print(f"{'frivolous.similarity':<40}{fast_s:>10.3f}{base_s / fast_s:>10.2f}{floor_s / fast_s:>10.2f}")
-    print(f"counts: {len(differing)} of {args.units} units differ from numpy "
-          f"({'all' if explained else 'NOT all'} of them have a pair within 1e-5 of the threshold); "
-          f"{int(near.sum()) // 2} pairs lie within 1e-5 of it; {result.refined_pairs} entries refined in float64; "
-          f"similarity {result.mean:.4f}, {result.dead} dead units")  # fmt: skip
+    print(
+        f"counts: {len(differing)} of {args.units} units differ from numpy "
+        f"({'all' if explained else 'NOT all'} of them have a pair within 1e-5 of the threshold); "
+        f"{int(near.sum()) // 2} pairs lie within 1e-5 of it; {result.refined_pairs} entries refined in float64; "
+        f"similarity {result.mean:.4f}, {result.dead} dead units"
+    )
 
     context = mp.get_context("spawn")
     queue = context.Queue()
@@ -110,12 +114,18 @@ def main() -> None:
     data_gib = args.samples * args.large_units * 4 / 2**30
     matrix_gib = args.large_units**2 * 8 / 2**30
     copy_gib = args.samples * args.large_units * 8 / 2**30
-    print(f"\n{args.samples:,} samples x {args.large_units:,} units (fresh process): {seconds:.1f} s, "
-          f"similarity {mean:.4f}")  # fmt: skip
-    print(f"  peak RSS {peak_rss / 1024:.2f} GiB (after making the data: {data_rss / 1024:.2f} GiB; "
-          f"the float32 data alone is {data_gib:.2f} GiB)")  # fmt: skip
-    print(f"  numpy.corrcoef would hold a {matrix_gib:.2f} GiB float64 matrix and a {copy_gib:.2f} GiB "
-          f"float64 copy of the data, {matrix_gib + copy_gib:.2f} GiB beyond the data")  # fmt: skip
+    print(
+        f"\n{args.samples:,} samples x {args.large_units:,} units (fresh process): {seconds:.1f} s, "
+        f"similarity {mean:.4f}"
+    )
+    print(
+        f"  peak RSS {peak_rss / 1024:.2f} GiB (after making the data: {data_rss / 1024:.2f} GiB; "
+        f"the float32 data alone is {data_gib:.2f} GiB)"
+    )
+    print(
+        f"  numpy.corrcoef would hold a {matrix_gib:.2f} GiB float64 matrix and a {copy_gib:.2f} GiB "
+        f"float64 copy of the data, {matrix_gib + copy_gib:.2f} GiB beyond the data"
+    )
 
 
 if __name__ == "__main__":

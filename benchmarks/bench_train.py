@@ -30,8 +30,17 @@ CASES = (
 )
 
 
-def throughput(family: str, options: dict, shape: tuple, classes: int, examples: int, batch: int,
-               device: torch.device, precision: str, channels_last: bool) -> float:  # fmt: skip
+def throughput(
+    family: str,
+    options: dict,
+    shape: tuple,
+    classes: int,
+    examples: int,
+    batch: int,
+    device: torch.device,
+    precision: str,
+    channels_last: bool,
+) -> float:
     g = torch.Generator().manual_seed(0)
     split = TensorSplit(torch.randn(examples, *shape, generator=g), torch.randint(0, classes, (examples,), generator=g))
     bundle = DataBundle("random", split.to(device), split.to(device), None, classes, shape)
@@ -54,11 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     settings = [("cpu", torch.device("cpu"), "fp32", False)]
     if torch.cuda.is_available():
-        settings += [("cuda fp32", torch.device("cuda"), "fp32", False),
-                     ("cuda bf16 + channels_last", torch.device("cuda"), "bf16", True)]  # fmt: skip
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-          f"torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA device"))  # fmt: skip
+        settings += [
+            ("cuda fp32", torch.device("cuda"), "fp32", False),
+            ("cuda bf16 + channels_last", torch.device("cuda"), "bf16", True),
+        ]
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        f"torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA device")
+    )
     print(f"{'network':<14}{'device':<28}{'examples':>10}{'examples/s':>14}")
     for label, device, precision, channels_last in settings:
         for name, family, options, shape, classes, examples, batch in CASES:

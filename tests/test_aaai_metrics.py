@@ -14,15 +14,14 @@ import torch
 from torch import nn
 
 import frivolous as fv
+from conftest import seeded
 from frivolous import plots
 from frivolous.constructions import duplicated, small_network
-from frivolous.measuring.pca import components, variance_spectrum
 from frivolous.measuring.measurement import AblationCurve, LayerResult
+from frivolous.measuring.pca import components, variance_spectrum
 from frivolous.measuring.samples import as_rows
 from frivolous.plots.aggregate import NothingToPlot
 from frivolous.plots.used import used_units_summary
-
-from conftest import seeded
 
 
 def curve(rows: list[list[float]], levels: list[float] | None = None, units: int = 10) -> AblationCurve:
@@ -136,13 +135,33 @@ def used_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     for width in (1.0, 2.0):
         for rep in (1, 2):
             run = f"w{width}-{rep}"
-            runs.append({"run_id": run, "variant": "", "family": "mlp", "width_factor": width, "replicate": rep,
-                         "status": "done", "kept": True, "collapsed": False})  # fmt: skip
+            runs.append(
+                {
+                    "run_id": run,
+                    "variant": "",
+                    "family": "mlp",
+                    "width_factor": width,
+                    "replicate": rep,
+                    "status": "done",
+                    "kept": True,
+                    "collapsed": False,
+                }
+            )
             units = int(32 * width)
             for s, prunable in enumerate((0.25 * units, 0.5 * units + rep, 0.1 * units)):
                 for stage in ("trained", "init"):
-                    rows.append({"run_id": run, "stage": stage, "layer": "fc1", "sampling": s, "units": units,
-                                 "channels": units, "prunable": prunable, "pca95": 4.0 * width + s})  # fmt: skip
+                    rows.append(
+                        {
+                            "run_id": run,
+                            "stage": stage,
+                            "layer": "fc1",
+                            "sampling": s,
+                            "units": units,
+                            "channels": units,
+                            "prunable": prunable,
+                            "pca95": 4.0 * width + s,
+                        }
+                    )
     return pd.DataFrame(runs), pd.DataFrame(rows)
 
 

@@ -19,15 +19,14 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from conftest import TINY_SWEEP, conv_net
 from frivolous.analysis import measure_by_layer, measure_source
 from frivolous.analysis.options import parse_size
 from frivolous.cli import app
 from frivolous.experiments.run import measure_run, train_run
-from frivolous.runs.spec import RunSpec
 from frivolous.measuring import measure, probes
+from frivolous.runs.spec import RunSpec
 from frivolous.sources import SourceError, resolve_data, resolve_model
-
-from conftest import TINY_SWEEP, conv_net
 from test_report import CHROMIUM_FLAGS, chromium
 
 FAST = ["--samplings", "1", "--levels", "3", "--device", "cpu"]
@@ -42,8 +41,9 @@ def analyze_cli(*args: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def resnet_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("resnet18")
-    code, output = analyze_cli("torchvision:resnet18", "--data", "random:3,16,16", "--examples", "6", "--out", str(out),
-                               *FAST)  # fmt: skip
+    code, output = analyze_cli(
+        "torchvision:resnet18", "--data", "random:3,16,16", "--examples", "6", "--out", str(out), *FAST
+    )
     assert code == 0, output
     return out, output
 
@@ -70,10 +70,19 @@ def test_resnet18_end_to_end(resnet_folder: tuple[Path, str]) -> None:
 def test_report_figures_load_in_headless_chromium(resnet_folder: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = resnet_folder
     dom = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", (out / "report.html").resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            (out / "report.html").resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     images = re.findall(r"<img[^>]*>", dom)
     assert len(images) == 3 and all('data-loaded="1"' in image for image in images)
     assert "layer4.1.relu#1" in dom
@@ -92,11 +101,27 @@ def test_mobilenet_through_the_api() -> None:
 def test_untrained_vit_warns_that_it_answers_one_class(tmp_path: Path) -> None:
     """torchvision's ViT starts with a zero head: every input gets class 0, and every AUC reads 1."""
     code, output = analyze_cli(
-        "torchvision.models.vision_transformer:VisionTransformer", "--data", "random:3,32,32", "--examples", "4",
-        "--model-arg", "image_size=32", "--model-arg", "patch_size=16", "--model-arg", "num_layers=1",
-        "--model-arg", "num_heads=2", "--model-arg", "hidden_dim=16", "--model-arg", "mlp_dim=32",
-        "--out", str(tmp_path), *FAST,
-    )  # fmt: skip
+        "torchvision.models.vision_transformer:VisionTransformer",
+        "--data",
+        "random:3,32,32",
+        "--examples",
+        "4",
+        "--model-arg",
+        "image_size=32",
+        "--model-arg",
+        "patch_size=16",
+        "--model-arg",
+        "num_layers=1",
+        "--model-arg",
+        "num_heads=2",
+        "--model-arg",
+        "hidden_dim=16",
+        "--model-arg",
+        "mlp_dim=32",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
     assert code == 0, output
     assert "predicts class 0 for 100.0% of the 4 inputs" in output
     html = (tmp_path / "report.html").read_text()
@@ -106,18 +131,25 @@ def test_untrained_vit_warns_that_it_answers_one_class(tmp_path: Path) -> None:
 
 def test_a_run_folder_gives_the_numbers_of_frivolous_measure(tmp_path: Path) -> None:
     spec = {key: TINY_SWEEP[key] for key in ("data", "train")}
-    spec |= {"model": TINY_SWEEP["model"] | {"hidden_layers": 2},
-             "measure": {"samplings": 2, "levels": 4, "max_examples": 40}, "seed": 3}  # fmt: skip
+    spec |= {
+        "model": TINY_SWEEP["model"] | {"hidden_layers": 2},
+        "measure": {"samplings": 2, "levels": 4, "max_examples": 40},
+        "seed": 3,
+    }
     layout = train_run(RunSpec.from_dict(spec), tmp_path / "runs", device="cpu", progress=False).layout
     measured = measure_run(layout.root, device="cpu", progress=False).frame("layers")
     code, output = analyze_cli(str(layout.root), "--out", str(tmp_path / "analysis"), "--device", "cpu")
     assert code == 0, output
     analysed = pd.read_parquet(tmp_path / "analysis" / "layers.parquet")
-    per_layer = measured.groupby("layer", sort=False).agg(auc=("auc", "mean"), similarity=("similarity", "mean"),
-                                                           units=("units", "first")).reset_index()  # fmt: skip
+    per_layer = (
+        measured.groupby("layer", sort=False)
+        .agg(auc=("auc", "mean"), similarity=("similarity", "mean"), units=("units", "first"))
+        .reset_index()
+    )
     assert analysed["layer"].tolist() == per_layer["layer"].tolist() == ["hidden1", "hidden2"]
-    np.testing.assert_allclose(analysed[["auc", "similarity", "units"]], per_layer[["auc", "similarity", "units"]],
-                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        analysed[["auc", "similarity", "units"]], per_layer[["auc", "similarity", "units"]], rtol=1e-12
+    )
     assert json.loads((tmp_path / "analysis" / "summary.json").read_text())["examples"] == 40
 
 
@@ -158,12 +190,15 @@ def factory_file(tmp_path: Path) -> Path:
 
 
 def test_unknown_model_names(tmp_path: Path) -> None:
-    assert "unknown torchvision model 'resnet19' (closest: resnet18" in one_line_error("torchvision:resnet19",
-                                                                                        "--data", "random:3,8,8")
+    assert "unknown torchvision model 'resnet19' (closest: resnet18" in one_line_error(
+        "torchvision:resnet19", "--data", "random:3,8,8"
+    )
     assert "unknown weights 'IMAGENET9K' for torchvision resnet18" in one_line_error(
-        "torchvision:resnet18:IMAGENET9K", "--data", "random:3,8,8")  # fmt: skip
+        "torchvision:resnet18:IMAGENET9K", "--data", "random:3,8,8"
+    )
     assert "unknown model scheme 'torchvison' (closest: torchvision)" in one_line_error(
-        "torchvison:resnet18", "--data", "random:3,8,8")  # fmt: skip
+        "torchvison:resnet18", "--data", "random:3,8,8"
+    )
     assert "run folder runs/nothing-here does not exist" in one_line_error("runs/nothing-here")
     assert "has no function 'build2'" in one_line_error(f"{factory_file(tmp_path)}:build2", "--data", "random:10")
 
@@ -171,8 +206,9 @@ def test_unknown_model_names(tmp_path: Path) -> None:
 def test_data_that_does_not_fit_the_model(tmp_path: Path) -> None:
     line = one_line_error("torchvision:resnet18", "--data", "random:10", "--out", str(tmp_path))
     assert "data random:10 (inputs of shape 10, float32) does not fit model torchvision:resnet18: RuntimeError" in line
-    assert "unknown data 'imagefolde:x' (closest: imagefolder)" in one_line_error("torchvision:resnet18", "--data",
-                                                                                  "imagefolde:x")  # fmt: skip
+    assert "unknown data 'imagefolde:x' (closest: imagefolder)" in one_line_error(
+        "torchvision:resnet18", "--data", "imagefolde:x"
+    )
     assert "--data is required" in one_line_error("torchvision:resnet18")
 
 
@@ -286,8 +322,18 @@ def test_every_torchvision_builder(name: str, tmp_path: Path) -> None:
 
     meta = models.get_model_weights(name).DEFAULT.meta
     side = max(32, *meta["min_size"])
-    code, output = analyze_cli(f"torchvision:{name}", "--data", f"random:3,{side},{side}", "--examples", "2",
-                               "--max-samples", "200", "--out", str(tmp_path), *FAST)  # fmt: skip
+    code, output = analyze_cli(
+        f"torchvision:{name}",
+        "--data",
+        f"random:3,{side},{side}",
+        "--examples",
+        "2",
+        "--max-samples",
+        "200",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
     assert code == 0, output
     table = pd.read_parquet(tmp_path / "layers.parquet")
     assert len(table) > 0 and table["auc"].between(0, 1).all()
@@ -318,8 +364,14 @@ def test_feature_last_layers_are_measured_with_their_features_as_units() -> None
     model = TokenMLP()
     act = model.act
     inputs = torch.randn(50, 5, 4, generator=torch.Generator().manual_seed(1))
-    analysis = measure_source(ModelSource(model, "token-mlp", "token-mlp"), DataSource(inputs, "x", "x", 50),
-                              threshold=0.99, samplings=1, device="cpu", progress=False)  # fmt: skip
+    analysis = measure_source(
+        ModelSource(model, "token-mlp", "token-mlp"),
+        DataSource(inputs, "x", "x", 50),
+        threshold=0.99,
+        samplings=1,
+        device="cpu",
+        progress=False,
+    )
     row = analysis.table.iloc[0]
     assert row["layer"] == "act" and row["features_last"] and row["shape"] == "8x5" and row["channels"] == 8
     assert row["similarity"] == 1.0  # every unit has exactly its copy; read as tokens, there would be 5 "units"
@@ -330,8 +382,13 @@ def test_channel_units_take_batches_of_different_lengths() -> None:
     from frivolous.sources.text import Batches
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv1d(3, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool1d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(6, 4))  # fmt: skip
+    net = torch.nn.Sequential(
+        torch.nn.Conv1d(3, 6, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 4),
+    )
     batches = Batches([torch.randn(4, 3, 8), torch.randn(4, 3, 12)])  # two of one size: not an (inputs, labels) pair
     result = measure(net, batches, ["1"], unit="channel", samplings=1, levels=3, device="cpu")
     assert result.examples == 8 and result.layers["1"].ablation.units == 6
@@ -344,10 +401,13 @@ def test_timm_models_built_locally() -> None:
     pytest.importorskip("timm")
     source = resolve_model("timm:vit_tiny_patch16_224", options={"img_size": 32, "depth": 1, "num_classes": 5})
     assert source.input_shape == (3, 32, 32) and source.preprocess.transforms[1].size == (32, 32)
-    analysis = measure_source(source, resolve_data("random:3,32,32", source, examples=4), samplings=1, levels=2,
-                              device="cpu", progress=False)  # fmt: skip
+    analysis = measure_source(
+        source, resolve_data("random:3,32,32", source, examples=4), samplings=1, levels=2, device="cpu", progress=False
+    )
     assert analysis.table[["layer", "shape", "features_last"]].values.tolist() == [["blocks.0.mlp.act", "768x5", True]]
-    assert "unknown timm model 'resnet19' (closest: resnet18" in one_line_error("timm:resnet19", "--data", "random:3,8,8")
+    assert "unknown timm model 'resnet19' (closest: resnet18" in one_line_error(
+        "timm:resnet19", "--data", "random:3,8,8"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -356,28 +416,54 @@ def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (
-        BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, ViTConfig,
-        ViTForImageClassification, ViTImageProcessor,
-    )  # fmt: skip
+        BertConfig,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2LMHeadModel,
+        PreTrainedTokenizerFast,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+    )
 
     root = tmp_path_factory.mktemp("hf")
     words = "the cat sat on a mat and dog ran to big red house small blue".split()
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words])}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]")  # fmt: skip
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
+    )
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=2, n_head=2, n_positions=16, bos_token_id=0,
-                               eos_token_id=0)).save_pretrained(root / "gpt2")  # fmt: skip
-    BertForSequenceClassification(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
-                                             num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
-                                             num_labels=3)).save_pretrained(root / "bert")  # fmt: skip
+    GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(vocab), n_embd=16, n_layer=2, n_head=2, n_positions=16, bos_token_id=0, eos_token_id=0
+        )
+    ).save_pretrained(root / "gpt2")
+    BertForSequenceClassification(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+            num_labels=3,
+        )
+    ).save_pretrained(root / "bert")
     for name in ("gpt2", "bert"):
         fast.save_pretrained(root / name)
-    ViTForImageClassification(ViTConfig(image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=1,
-                                        num_attention_heads=2, intermediate_size=32, num_labels=4)).save_pretrained(
-        root / "vit")  # fmt: skip
+    ViTForImageClassification(
+        ViTConfig(
+            image_size=16,
+            patch_size=8,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=4,
+        )
+    ).save_pretrained(root / "vit")
     ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(root / "vit")
     lines = [" ".join(words[(3 * i + j) % len(words)] for j in range(3 + i % 6)) for i in range(40)]
     (root / "text.txt").write_text("\n".join(lines))
@@ -385,8 +471,16 @@ def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_causal_lm_predicts_the_next_token_at_every_position(hf_folder: Path, tmp_path: Path) -> None:
-    code, output = analyze_cli(f"hf:{hf_folder / 'gpt2'}", "--data", str(hf_folder / "text.txt"), "--examples", "6",
-                               "--out", str(tmp_path), *FAST)  # fmt: skip
+    code, output = analyze_cli(
+        f"hf:{hf_folder / 'gpt2'}",
+        "--data",
+        str(hf_folder / "text.txt"),
+        "--examples",
+        "6",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
     assert code == 0, output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["examples"] == 6 and summary["predictions"] == 6 * 16  # windows of the model's 16 positions
@@ -409,10 +503,13 @@ def test_a_sequence_classifier_on_unpadded_batches_of_each_length(hf_folder: Pat
     analysis = measure_source(source, data, samplings=1, levels=2, device="cpu", progress=False)
     assert analysis.result.settings["unit"] == "channel" and analysis.result.examples == 12
     rows = analysis.table[["layer", "channels", "features_last"]].values.tolist()  # the MLP's 32 features; a 2-D pooler
-    assert rows == [["model.bert.encoder.layer.0.intermediate.intermediate_act_fn", 32, True],
-                    ["model.bert.pooler.activation", 16, False]]  # fmt: skip
-    assert "only channel units can measure" in one_line_error(f"hf:{hf_folder / 'bert'}", "--data",
-                                                              f"hf-dataset:{tmp_path / 'texts'}", "--unit", "element")
+    assert rows == [
+        ["model.bert.encoder.layer.0.intermediate.intermediate_act_fn", 32, True],
+        ["model.bert.pooler.activation", 16, False],
+    ]
+    assert "only channel units can measure" in one_line_error(
+        f"hf:{hf_folder / 'bert'}", "--data", f"hf-dataset:{tmp_path / 'texts'}", "--unit", "element"
+    )
 
 
 def test_an_image_classifier_with_its_image_processor(hf_folder: Path, tmp_path: Path) -> None:
@@ -422,7 +519,8 @@ def test_an_image_classifier_with_its_image_processor(hf_folder: Path, tmp_path:
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)) for _ in range(8)]
     datasets.DatasetDict({"test": datasets.Dataset.from_dict({"image": images, "label": [0, 1] * 4})}).save_to_disk(
-        str(tmp_path / "images"))  # fmt: skip
+        str(tmp_path / "images")
+    )
     source = resolve_model(f"hf:{hf_folder / 'vit'}")
     data = resolve_data(f"hf-dataset:{tmp_path / 'images'}", source, examples=4)
     assert next(iter(data.inputs)).shape == (4, 3, 16, 16)  # the image processor's size

@@ -9,12 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import frivolous as fv
+from conftest import seeded
 from frivolous.measuring import reference
 from frivolous.measuring.axes import onto_activation
 from frivolous.measuring.masks import apply_keep
 from frivolous.sources.text import Batches
-
-from conftest import seeded
 
 D_MODEL, TOKENS = 8, 5
 
@@ -94,8 +93,9 @@ def test_a_transformer_encoder_has_d_model_units_per_layer() -> None:
             assert layer.features_last and layer.shape == (D_MODEL, TOKENS) and layer.channels == D_MODEL
             assert layer.ablation.units == units and layer.similarities[0].units == D_MODEL
             assert layer.similarities[0].samples == 24 * TOKENS  # every (example, token) pair is a sample
-            expected = reference.ablation_curves(model, data, name, samplings=2, levels=4, unit=unit,
-                                                 features_last=True)  # fmt: skip
+            expected = reference.ablation_curves(
+                model, data, name, samplings=2, levels=4, unit=unit, features_last=True
+            )
             np.testing.assert_array_equal(layer.ablation.curves, expected)  # the last level removes every unit
 
 
@@ -114,8 +114,9 @@ def test_a_copied_feature_correlates_with_its_original_at_one(traceable: bool) -
     np.testing.assert_array_equal(default.counts, reference.similarity_counts(rows))
     for unit in ("channel", "element"):
         curves = fv.measure(model, data, ["act"], unit=unit, device="cpu").layers["act"].ablation.curves
-        np.testing.assert_array_equal(curves, reference.ablation_curves(model, data, "act", unit=unit,
-                                                                        features_last=True))  # fmt: skip
+        np.testing.assert_array_equal(
+            curves, reference.ablation_curves(model, data, "act", unit=unit, features_last=True)
+        )
 
 
 def test_removing_a_features_last_unit_zeroes_that_feature_at_every_token() -> None:
@@ -124,8 +125,9 @@ def test_removing_a_features_last_unit_zeroes_that_feature_at_every_token() -> N
     activation = torch.rand(2, TOKENS, 8) + 1  # (batch, tokens, features), nowhere zero
     ablated = apply_keep(activation, onto_activation(keep), repeated=False)
     assert ablated.shape == activation.shape and (ablated[..., 3] == 0).all()
-    assert torch.equal(torch.cat([ablated[..., :3], ablated[..., 4:]], -1),
-                       torch.cat([activation[..., :3], activation[..., 4:]], -1))  # fmt: skip
+    assert torch.equal(
+        torch.cat([ablated[..., :3], ablated[..., 4:]], -1), torch.cat([activation[..., :3], activation[..., 4:]], -1)
+    )
 
 
 def test_detection_follows_what_made_each_value() -> None:

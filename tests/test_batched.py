@@ -13,23 +13,22 @@ import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from conftest import TINY_SWEEP, same_tables
 from frivolous.cli import app
+from frivolous.common.files import read_json
 from frivolous.data.bundle import DataBundle
 from frivolous.experiments.batching import BatchRuns, batch_key, plan, train_together
-from frivolous.common.files import read_json
-from frivolous.runs.layout import RunLayout
-from frivolous.runs.folder import build_model, load_data
 from frivolous.experiments.run import Checkpoints, measure_run, train_run
-from frivolous.sweeping import run_sweep
-from frivolous.runs.spec import RunSpec, TrainSpec
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.results_table import load_results
+from frivolous.runs.folder import build_model, load_data
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec, TrainSpec
+from frivolous.sweeping import run_sweep
 from frivolous.train import Trainer
 from frivolous.train.batched import BATCH_RUNS, BatchedTrainer, Member, Stream
 from frivolous.train.optim import make_optimizer
 from frivolous.train.stacked_optim import StackedOptimizer
-
-from conftest import TINY_SWEEP, same_tables
 
 TINY = {
     "model": {"family": "mlp", "init": "normal", "init_std": 0.1, "width_factor": 0.125},
@@ -40,11 +39,17 @@ TINY = {
 
 
 def spec(seed: int = 0, model: dict | None = None, train: dict | None = None, data: dict | None = None) -> RunSpec:
-    return RunSpec.from_dict({"model": TINY["model"] | (model or {}), "data": TINY["data"] | (data or {}),
-                              "train": TINY["train"] | (train or {}), "seed": seed})  # fmt: skip
+    return RunSpec.from_dict(
+        {
+            "model": TINY["model"] | (model or {}),
+            "data": TINY["data"] | (data or {}),
+            "train": TINY["train"] | (train or {}),
+            "seed": seed,
+        }
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _data(data: str, seed: int) -> DataBundle:
     return load_data(RunSpec.from_dict({"model": {"family": "mlp"}, "data": json.loads(data), "seed": seed}))
 
@@ -56,8 +61,9 @@ def data_of(run: RunSpec) -> DataBundle:
 
 def alone(run: RunSpec) -> tuple[torch.nn.Module, Trainer]:
     bundle = data_of(run)
-    trainer = Trainer(build_model(run, bundle), bundle, run.train, seed=run.seed, device=torch.device("cpu"),
-                      progress=False)  # fmt: skip
+    trainer = Trainer(
+        build_model(run, bundle), bundle, run.train, seed=run.seed, device=torch.device("cpu"), progress=False
+    )
     trainer.run()
     return trainer.model, trainer
 
@@ -93,10 +99,12 @@ def same_weights(member: Member, single: torch.nn.Module) -> None:
 def test_members_end_with_the_weights_of_their_runs_alone(optimizer: str) -> None:
     lr = {"adam": 0.01, "rmsprop": 0.003}.get(optimizer, 0.1)
     decayed = {"schedule": "exponential", "gamma": 0.8, "weight_decay": 0.01}
-    runs = [spec(0, {"init_std": 0.1}, {"optimizer": optimizer, "lr": lr}),
-            spec(0, {"init_std": 0.5}, {"optimizer": optimizer, "lr": lr} | decayed),
-            spec(0, {"init_std": 0.5}, {"optimizer": optimizer, "lr": lr / 2}),
-            spec(1, {"init_std": 0.1}, {"optimizer": optimizer, "lr": lr / 2} | decayed)]  # fmt: skip
+    runs = [
+        spec(0, {"init_std": 0.1}, {"optimizer": optimizer, "lr": lr}),
+        spec(0, {"init_std": 0.5}, {"optimizer": optimizer, "lr": lr} | decayed),
+        spec(0, {"init_std": 0.5}, {"optimizer": optimizer, "lr": lr / 2}),
+        spec(1, {"init_std": 0.1}, {"optimizer": optimizer, "lr": lr / 2} | decayed),
+    ]
     members = together(runs)
     for run, member in zip(runs, members):
         single, trainer = alone(run)
@@ -107,8 +115,10 @@ def test_members_end_with_the_weights_of_their_runs_alone(optimizer: str) -> Non
 
 def test_deeper_mlps_wider_inputs_and_a_lone_member() -> None:
     wide = {"input_dim": 40}  # the first layer's gradient as a direct product (see batched.NARROW)
-    runs = [spec(0, {"hidden_layers": 2}, {"optimizer": "adam", "lr": 0.01}, wide),
-            spec(0, {"hidden_layers": 2, "init_std": 0.3}, {"optimizer": "momentum"}, wide)]  # fmt: skip
+    runs = [
+        spec(0, {"hidden_layers": 2}, {"optimizer": "adam", "lr": 0.01}, wide),
+        spec(0, {"hidden_layers": 2, "init_std": 0.3}, {"optimizer": "momentum"}, wide),
+    ]
     for member, run in zip(together(runs), runs):
         same_weights(member, alone(run)[0])
     (member,) = together(runs[:1])
@@ -130,21 +140,31 @@ def test_a_diverging_member_leaves_the_others_alone() -> None:
 
 def test_early_stopping_stops_each_member_at_its_own_epoch() -> None:
     stop = {"early_stopping": True, "epochs": 8, "lr": 0.2}
-    runs = [spec(0, train=stop | {"patience": 1}), spec(0, train=stop | {"patience": 3}),
-            spec(0, train=stop | {"stop_at": 0.6}), spec(1, train=stop | {"monitor": "train_accuracy", "patience": 2})]
+    runs = [
+        spec(0, train=stop | {"patience": 1}),
+        spec(0, train=stop | {"patience": 3}),
+        spec(0, train=stop | {"stop_at": 0.6}),
+        spec(1, train=stop | {"monitor": "train_accuracy", "patience": 2}),
+    ]
     members = together(runs)
     for run, member in zip(runs, members):
         single, trainer = alone(run)
-        assert (member.state.epoch, member.state.best_epoch, member.state.stopped_early) == \
-            (trainer.state.epoch, trainer.state.best_epoch, trainer.state.stopped_early)  # fmt: skip
+        assert (member.state.epoch, member.state.best_epoch, member.state.stopped_early) == (
+            trainer.state.epoch,
+            trainer.state.best_epoch,
+            trainer.state.stopped_early,
+        )
         same_history(member.state.history, trainer.state.history)
         same_weights(member, single)
     assert len({member.state.epoch for member in members}) > 1
 
 
 def test_a_killed_batch_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    runs = [spec(seed, train={"lr": lr, "epochs": 6, "checkpoints": [2], "optimizer": "adam"})
-            for seed in (0, 1) for lr in (0.01, 0.003)]  # fmt: skip
+    runs = [
+        spec(seed, train={"lr": lr, "epochs": 6, "checkpoints": [2], "optimizer": "adam"})
+        for seed in (0, 1)
+        for lr in (0.01, 0.003)
+    ]
     train_together(runs, tmp_path / "whole", device="cpu", progress=False, save_every=math.inf)
     original = BatchedTrainer._epoch
 
@@ -176,12 +196,17 @@ def test_a_killed_batch_resumes_to_the_same_weights(tmp_path: Path, monkeypatch:
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-7)
     # Two epochs in the batch, four alone: the status says so.
-    assert {k: outcome.status[k] for k in ("training", "batch_runs", "batched_epochs", "batch_members")} == \
-        {"training": "mixed", "batch_runs": 4, "batched_epochs": 2, "batch_members": []}  # fmt: skip
+    assert {k: outcome.status[k] for k in ("training", "batch_runs", "batched_epochs", "batch_members")} == {
+        "training": "mixed",
+        "batch_runs": 4,
+        "batched_epochs": 2,
+        "batch_members": [],
+    }
 
 
-def test_members_saved_at_different_epochs_join_as_the_batch_reaches_them(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_members_saved_at_different_epochs_join_as_the_batch_reaches_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runs = [spec(seed, train={"lr": lr, "epochs": 5}) for seed in (0, 1) for lr in (0.1, 0.03)]
     original, saved = Checkpoints.on_epoch_end, []
 
@@ -206,8 +231,11 @@ def test_members_saved_at_different_epochs_join_as_the_batch_reaches_them(tmp_pa
 
 
 def test_a_sweep_gives_the_same_tables_with_and_without_batches(tmp_path: Path) -> None:
-    values = {**TINY_SWEEP, "grid": {**TINY_SWEEP["grid"], "train.lr": [0.2, 1e9]},
-              "select": {"over": ["train.lr"], "by": "val_accuracy"}}  # fmt: skip
+    values = {
+        **TINY_SWEEP,
+        "grid": {**TINY_SWEEP["grid"], "train.lr": [0.2, 1e9]},
+        "select": {"over": ["train.lr"], "by": "val_accuracy"},
+    }
     sweep = SweepSpec.from_dict(values)
     for setting in ("off", "auto"):
         summary = run_sweep(sweep, tmp_path / setting, batch_runs=setting, progress=False)
@@ -230,8 +258,16 @@ def test_a_sweep_gives_the_same_tables_with_and_without_batches(tmp_path: Path) 
 def test_batched_and_separate_training_agree_to_1e5_where_training_is_not_chaotic(tmp_path: Path) -> None:
     """SGD from a small initialisation with a moderate learning rate: rounding differences do not grow."""
     calm = {"lr": 0.05, "epochs": 5}
-    runs = [spec(seed, {"width_factor": 0.5, "init_std": 0.01}, calm | {"optimizer": optimizer},
-                 {"n_train": 200, "input_dim": 10}) for seed in (0, 1) for optimizer in ("sgd", "momentum")]  # fmt: skip
+    runs = [
+        spec(
+            seed,
+            {"width_factor": 0.5, "init_std": 0.01},
+            calm | {"optimizer": optimizer},
+            {"n_train": 200, "input_dim": 10},
+        )
+        for seed in (0, 1)
+        for optimizer in ("sgd", "momentum")
+    ]
     runs = [RunSpec.from_dict({**run.to_dict(), "measure": {"samplings": 1, "levels": 3}}) for run in runs]
     batched = train_together(runs, tmp_path / "batched", device="cpu", progress=False)
     assert len(batched) == 4 and all(o.status["training"] == "batched" for o in batched)
@@ -251,10 +287,19 @@ def test_batched_and_separate_training_agree_to_1e5_where_training_is_not_chaoti
 
 
 def test_which_runs_batch_together() -> None:
-    same = [spec(seed, {"init_std": std}, {"lr": lr, "optimizer": opt})
-            for seed in (0, 1) for std in (0.1, 1.0) for lr in (0.1, 0.01) for opt in ("sgd", "adam")]  # fmt: skip
-    alone_ = [spec(0, {"width_factor": 0.25}), spec(0, train={"batch_size": 32}), spec(0, train={"precision": "bf16"}),
-              RunSpec.from_dict({**TINY, "model": {"family": "alexnet"}, "data": {"name": "cifar10"}})]
+    same = [
+        spec(seed, {"init_std": std}, {"lr": lr, "optimizer": opt})
+        for seed in (0, 1)
+        for std in (0.1, 1.0)
+        for lr in (0.1, 0.01)
+        for opt in ("sgd", "adam")
+    ]
+    alone_ = [
+        spec(0, {"width_factor": 0.25}),
+        spec(0, train={"batch_size": 32}),
+        spec(0, train={"precision": "bf16"}),
+        RunSpec.from_dict({**TINY, "model": {"family": "alexnet"}, "data": {"name": "cifar10"}}),
+    ]
     assert len({batch_key(s) for s in same}) == 1 and batch_key(alone_[-1]) is None and batch_key(alone_[2]) is None
     batches = plan(same + alone_, BatchRuns.parse("auto"))
     assert [len(b) for b in batches] == [16]
@@ -269,18 +314,38 @@ def test_which_runs_batch_together() -> None:
 
 def test_batch_runs_option(tmp_path: Path) -> None:
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(TINY_SWEEP))
-    bad = CliRunner().invoke(app, ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"),
-                                   "--batch-runs", "fast"])  # fmt: skip
+    bad = CliRunner().invoke(
+        app, ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"), "--batch-runs", "fast"]
+    )
     assert bad.exit_code == 2 and "--batch-runs must be auto, off or a positive number" in bad.output
-    cluster = CliRunner().invoke(app, ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"),
-                                       "--executor", "ray", "--batch-runs", "4"])  # fmt: skip
+    cluster = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(tmp_path / "sweep.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+            "--executor",
+            "ray",
+            "--batch-runs",
+            "4",
+        ],
+    )
     assert cluster.exit_code == 2 and "needs the local executor" in cluster.output
     assert not (tmp_path / "out" / "runs").exists()
 
 
-STEPPERS = [("sgd", {}), ("sgd", {"weight_decay": 0.1}), ("momentum", {}), ("momentum", {"weight_decay": 0.1}),
-            ("nesterov", {"momentum": 0.5}), ("adam", {}), ("adam", {"weight_decay": 0.1, "eps": 1e-3}),
-            ("rmsprop", {}), ("rmsprop", {"momentum": 0.0, "alpha": 0.5})]  # fmt: skip
+STEPPERS = [
+    ("sgd", {}),
+    ("sgd", {"weight_decay": 0.1}),
+    ("momentum", {}),
+    ("momentum", {"weight_decay": 0.1}),
+    ("nesterov", {"momentum": 0.5}),
+    ("adam", {}),
+    ("adam", {"weight_decay": 0.1, "eps": 1e-3}),
+    ("rmsprop", {}),
+    ("rmsprop", {"momentum": 0.0, "alpha": 0.5}),
+]
 
 
 @pytest.mark.parametrize(("optimizer", "settings"), STEPPERS)
@@ -312,13 +377,21 @@ def test_a_stacked_step_is_each_runs_torch_step(optimizer: str, settings: dict) 
 
 def test_cnn1d_members_end_with_the_weights_of_their_runs_alone() -> None:
     def cnn(seed: int, init: str, train: dict) -> RunSpec:
-        return RunSpec.from_dict({"model": {"family": "cnn1d", "width_factor": 0.25, "init": init},
-                                  "data": {"name": "mnist1d", "num_samples": 300},
-                                  "train": {"batch_size": 50, "epochs": 2} | train, "seed": seed})  # fmt: skip
+        return RunSpec.from_dict(
+            {
+                "model": {"family": "cnn1d", "width_factor": 0.25, "init": init},
+                "data": {"name": "mnist1d", "num_samples": 300},
+                "train": {"batch_size": 50, "epochs": 2} | train,
+                "seed": seed,
+            }
+        )
 
     adam = {"optimizer": "adam", "lr": 0.003}
-    runs = [cnn(0, "he_normal", adam), cnn(1, "he_normal", adam),
-            cnn(0, "glorot_uniform", {"optimizer": "momentum", "lr": 0.05, "early_stopping": True, "patience": 1})]
+    runs = [
+        cnn(0, "he_normal", adam),
+        cnn(1, "he_normal", adam),
+        cnn(0, "glorot_uniform", {"optimizer": "momentum", "lr": 0.05, "early_stopping": True, "patience": 1}),
+    ]
     for run, member in zip(runs, together(runs)):
         single, trainer = alone(run)
         same_history(member.state.history, trainer.state.history)

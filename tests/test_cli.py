@@ -46,16 +46,23 @@ def test_presets_lists_the_paper_experiments_and_points_to_the_fidelity_doc() ->
 
 
 def test_measure_on_a_truncated_weights_file_says_what_to_do_in_one_line(tmp_path: Path) -> None:
-    spec = RunSpec.from_dict({"model": {"family": "mlp", "width_factor": 0.125},
-                              "data": {"name": "teacher", "input_dim": 6, "n_train": 60, "n_val": 20, "n_test": 20},
-                              "train": {"epochs": 1, "batch_size": 20}, "measure": {"samplings": 1, "levels": 3}})
+    spec = RunSpec.from_dict(
+        {
+            "model": {"family": "mlp", "width_factor": 0.125},
+            "data": {"name": "teacher", "input_dim": 6, "n_train": 60, "n_val": 20, "n_test": 20},
+            "train": {"epochs": 1, "batch_size": 20},
+            "measure": {"samplings": 1, "levels": 3},
+        }
+    )
     layout = train_run(spec, tmp_path, device="cpu", progress=False).layout
     weights = layout.weights.read_bytes()
     layout.weights.write_bytes(weights[: len(weights) // 2])
     result = CliRunner().invoke(app, ["measure", str(layout.root), "--device", "cpu"])
     assert result.exit_code == 2
-    line = (f"{layout.weights} does not match its checksum; train the run again with `frivolous train "
-            f"{layout.spec} --out {tmp_path}` (it retrains a run whose files do not match their checksums)")
+    line = (
+        f"{layout.weights} does not match its checksum; train the run again with `frivolous train "
+        f"{layout.spec} --out {tmp_path}` (it retrains a run whose files do not match their checksums)"
+    )
     assert result.output.splitlines() == [line]
     assert isinstance(result.exception, SystemExit)  # typer's exit, not a traceback
     # What the line says to do works: the run is trained again, then measured.
@@ -66,9 +73,13 @@ def test_measure_on_a_truncated_weights_file_says_what_to_do_in_one_line(tmp_pat
 
 
 def test_measure_on_a_truncated_checkpoint_names_it_in_one_line(tmp_path: Path) -> None:
-    spec = RunSpec.from_dict({"model": {"family": "mlp", "width_factor": 0.125},
-                              "data": {"name": "teacher", "input_dim": 6, "n_train": 60, "n_val": 20, "n_test": 20},
-                              "train": {"epochs": 2, "batch_size": 20, "checkpoints": [1]}})
+    spec = RunSpec.from_dict(
+        {
+            "model": {"family": "mlp", "width_factor": 0.125},
+            "data": {"name": "teacher", "input_dim": 6, "n_train": 60, "n_val": 20, "n_test": 20},
+            "train": {"epochs": 2, "batch_size": 20, "checkpoints": [1]},
+        }
+    )
     layout = train_run(spec, tmp_path, device="cpu", progress=False).layout
     checkpoint = layout.epoch_weights(1)
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
@@ -76,5 +87,6 @@ def test_measure_on_a_truncated_checkpoint_names_it_in_one_line(tmp_path: Path) 
         measure_run(layout.root, stage="epoch-1", device="cpu", progress=False)
     message = str(error.value)
     assert message.startswith(f"{checkpoint} cannot be read (") and "\n" not in message
-    assert message.endswith(f"remove the run folder {layout.root} and train it again "
-                            f"(frivolous train {layout.spec} --out {tmp_path})")
+    assert message.endswith(
+        f"remove the run folder {layout.root} and train it again (frivolous train {layout.spec} --out {tmp_path})"
+    )

@@ -12,16 +12,15 @@ import torch
 from torch import nn
 
 import frivolous as fv
+from conftest import TINY_SWEEP
 from frivolous.common.files import read_json, write_json
-from frivolous.runs.layout import RunLayout
 from frivolous.experiments.run_pipeline import complete_run
-from frivolous.sweeping import run_sweep
-from frivolous.runs.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.measuring.collapse import ALL_DEAD, AT_MAJORITY, ONE_CLASS, collapse_reason, majority_rate
 from frivolous.results.results_table import collect
-
-from conftest import TINY_SWEEP
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec
+from frivolous.sweeping import run_sweep
 
 
 def test_collapse_reasons() -> None:
@@ -42,8 +41,9 @@ def test_collapse_reasons() -> None:
 
 def _network(hidden_bias: float = 0.0, out_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> nn.Module:
     torch.manual_seed(0)
-    net = nn.Sequential(OrderedDict(hidden=nn.Sequential(OrderedDict(linear=nn.Linear(10, 16), relu=nn.ReLU())),
-                                    out=nn.Linear(16, 3)))  # fmt: skip
+    net = nn.Sequential(
+        OrderedDict(hidden=nn.Sequential(OrderedDict(linear=nn.Linear(10, 16), relu=nn.ReLU())), out=nn.Linear(16, 3))
+    )
     with torch.no_grad():
         net.hidden.linear.bias.fill_(hidden_bias)
         net.out.bias.copy_(torch.tensor(out_bias))
@@ -71,12 +71,14 @@ def test_a_network_whose_probed_units_are_all_dead_is_collapsed(inputs: torch.Te
 def test_a_run_records_the_flags_of_the_trained_and_the_initial_network(tmp_path: Path) -> None:
     # weights of std 1e-45 give logits of exactly 0: one class everywhere, at initialisation and after a step
     # of lr 1e-9, and so a training accuracy equal to that class's share, never above the majority rate
-    spec = RunSpec.from_dict({
-        "model": {"family": "mlp", "width_factor": 0.25, "init": "normal", "init_std": 1e-45},
-        "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 40, "n_test": 60},
-        "train": {"epochs": 1, "batch_size": 100, "lr": 1e-9},
-        "measure": {"samplings": 1, "levels": 3},
-    })  # fmt: skip
+    spec = RunSpec.from_dict(
+        {
+            "model": {"family": "mlp", "width_factor": 0.25, "init": "normal", "init_std": 1e-45},
+            "data": {"name": "teacher", "input_dim": 10, "n_train": 100, "n_val": 40, "n_test": 60},
+            "train": {"epochs": 1, "batch_size": 100, "lr": 1e-9},
+            "measure": {"samplings": 1, "levels": 3},
+        }
+    )
     record = complete_run(spec, tmp_path, device="cpu")
     labels = fv.data.load("teacher", seed=0, input_dim=10, n_train=100, n_val=40, n_test=60).train.labels
     assert record["majority_rate"] == pytest.approx(torch.bincount(labels).max().item() / 100)
@@ -94,5 +96,17 @@ def test_the_table_reads_records_written_before_the_flags(tmp_path: Path) -> Non
     write_json(layout.record, {k: v for k, v in record.items() if k not in ("collapse_reason", "collapsed_init")})
     runs = collect(sweep, tmp_path / "runs")["runs"]
     assert runs.loc[0, "collapse_reason"] == "" and not runs.loc[0, "collapsed_init"]
-    assert list(runs.columns[:12]) == ["run_id", "preset", "variant", "family", "width_factor", "replicate", "seed",
-                                       "status", "kept", "collapsed", "collapse_reason", "collapsed_init"]  # fmt: skip
+    assert list(runs.columns[:12]) == [
+        "run_id",
+        "preset",
+        "variant",
+        "family",
+        "width_factor",
+        "replicate",
+        "seed",
+        "status",
+        "kept",
+        "collapsed",
+        "collapse_reason",
+        "collapsed_init",
+    ]

@@ -14,14 +14,13 @@ import torch
 from torch import nn
 
 import frivolous as fv
-from frivolous import zoo
-from frivolous.compression import CompressionError, resize_like
-from frivolous.common.parameters import parameter_count
-from frivolous.compression.model_costs import multiply_adds
-from frivolous.compression.folding import Moments, View, fold, removal_order
-from frivolous.constructions import duplicated, offset, silent, small_network
-
 from conftest import seeded
+from frivolous import zoo
+from frivolous.common.parameters import parameter_count
+from frivolous.compression import CompressionError, resize_like
+from frivolous.compression.folding import Moments, View, fold, removal_order
+from frivolous.compression.model_costs import multiply_adds
+from frivolous.constructions import duplicated, offset, silent, small_network
 
 HIDDEN = 16
 
@@ -42,14 +41,17 @@ def same_outputs(a: nn.Module, b: nn.Module, x: torch.Tensor) -> None:
     construction sums terms of ±η that cancel)."""
     with torch.no_grad():
         expected = copy.deepcopy(b).double()(x.double())
-        torch.testing.assert_close(copy.deepcopy(a).double()(x.double()), expected, rtol=1e-5,
-                                   atol=1e-5 * float(expected.abs().max()))  # fmt: skip
+        torch.testing.assert_close(
+            copy.deepcopy(a).double()(x.double()), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max())
+        )
 
 
-@pytest.mark.parametrize("construction", [duplicated, silent, offset],
-                         ids=["[u,u]-[w,0]", "[u,0]-[w,0]", "[u,u]-[w/2±η]"])  # fmt: skip
-def test_the_constructions_compress_back_to_the_width_of_s(small: nn.Module, inputs: torch.Tensor,
-                                                            construction) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "construction", [duplicated, silent, offset], ids=["[u,u]-[w,0]", "[u,0]-[w,0]", "[u,u]-[w/2±η]"]
+)
+def test_the_constructions_compress_back_to_the_width_of_s(
+    small: nn.Module, inputs: torch.Tensor, construction
+) -> None:
     wide = construction(small)
     result = fv.compress(wide, inputs, units=HIDDEN, device="cpu")
     halves = result.model.hidden
@@ -119,8 +121,12 @@ class ResidualNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3,
-                          padding=1, bias=False), nn.BatchNorm2d(channels))  # fmt: skip
+            nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+            )
             for _ in range(2)
         )
         self.head = nn.Linear(channels, 4)
@@ -303,13 +309,12 @@ def test_alexnet_keeps_its_normalised_conv_layers_whole_and_compresses_the_rest(
 def test_the_command_compresses_a_run_and_the_folder_loads_back(tmp_path) -> None:
     from typer.testing import CliRunner
 
+    from conftest import TINY_SWEEP
     from frivolous.cli import app
     from frivolous.compression.saved import load_compressed
-    from frivolous.runs.folder import load_data, load_run, stage_model
     from frivolous.experiments.run import train_run
     from frivolous.experiments.sweep import SweepSpec
-
-    from conftest import TINY_SWEEP
+    from frivolous.runs.folder import load_data, load_run, stage_model
 
     spec = SweepSpec.from_dict(TINY_SWEEP).expand()[0].spec
     layout = train_run(spec, tmp_path / "runs", device="cpu", progress=False).layout
@@ -329,8 +334,21 @@ def test_the_command_compresses_a_run_and_the_folder_loads_back(tmp_path) -> Non
     for wrong, said in ((["--data", "mnist1d"], "the split to fit on"), (["--model-arg", "x=1"], "its own spec")):
         refused = CliRunner().invoke(app, ["compress", str(layout.root), "--out", str(tmp_path / "no"), *wrong])
         assert refused.exit_code == 2 and said in refused.output and not (tmp_path / "no").exists()
-    fewer = CliRunner().invoke(app, ["compress", f"run:{layout.root}", "--out", str(tmp_path / "fewer"), "--ratio", "2",
-                                     "--held-out-examples", "20", "--device", "cpu"])  # fmt: skip
+    fewer = CliRunner().invoke(
+        app,
+        [
+            "compress",
+            f"run:{layout.root}",
+            "--out",
+            str(tmp_path / "fewer"),
+            "--ratio",
+            "2",
+            "--held-out-examples",
+            "20",
+            "--device",
+            "cpu",
+        ],
+    )
     assert fewer.exit_code == 0, fewer.output
     assert json.loads((tmp_path / "fewer" / "compressed.json").read_text())["held_out_examples"] == 20
 
@@ -350,17 +368,17 @@ def test_the_baselines_remove_without_compensating(small: nn.Module, inputs: tor
 
 @pytest.mark.filterwarnings("ignore:.*calibration samples:RuntimeWarning")  # 100 training examples: a tiny run
 def test_a_sweep_records_each_runs_effective_width_and_draws_it(tmp_path) -> None:
+    from conftest import TINY_SWEEP
     from frivolous import plots
     from frivolous.common.files import read_json
-    from frivolous.runs.layout import RunLayout
-    from frivolous.sweeping import run_sweep
     from frivolous.experiments.sweep import SweepSpec
     from frivolous.results.results_table import load_results
+    from frivolous.runs.layout import RunLayout
+    from frivolous.sweeping import run_sweep
 
-    from conftest import TINY_SWEEP
-
-    sweep = SweepSpec.from_dict({**TINY_SWEEP, "measure": {**TINY_SWEEP["measure"], "effective_width": 0.9},
-                                 "replicates": 1})  # fmt: skip
+    sweep = SweepSpec.from_dict(
+        {**TINY_SWEEP, "measure": {**TINY_SWEEP["measure"], "effective_width": 0.9}, "replicates": 1}
+    )
     run_sweep(sweep, tmp_path, device="cpu", progress=False)
     runs = load_results(tmp_path)
     assert (runs["effective_width"] <= runs["effective_width_units"]).all()
@@ -370,13 +388,14 @@ def test_a_sweep_records_each_runs_effective_width_and_draws_it(tmp_path) -> Non
     for run in sweep.expand():
         saved = read_json(RunLayout.of(run.spec, tmp_path / "runs").effective_width)
         assert saved["agreement"] == 0.9 and sum(layer["kept"] for layer in saved["layers"].values()) in set(
-            runs["effective_width"])  # fmt: skip
+            runs["effective_width"]
+        )
     assert [p.name for p in plots.effective_width_vs_width(runs, tmp_path / "ew")] == ["ew.png", "ew.svg"]
 
 
 # ---- frivolous compress MODEL: models and data named as analyze names them ----------------------------------
 
-NAMED_FACTORIES = '''
+NAMED_FACTORIES = """
 import torch
 from torch import nn
 
@@ -396,7 +415,7 @@ class Branchy(nn.Module):
 
 def branchy():
     return Branchy()
-'''
+"""
 
 
 def named_factory(folder) -> str:
@@ -454,16 +473,37 @@ def test_a_factory_model_with_weights_compresses_from_the_command_line_and_loads
     save_file(net.state_dict(), str(tmp_path / "weights.safetensors"))
     data, x, labels = labelled_file(tmp_path)
     out = tmp_path / "small"
-    done = CliRunner().invoke(app, ["compress", f"{factory}:mlp", "--model-arg", "hidden=12", "--weights",
-                                    str(tmp_path / "weights.safetensors"), "--data", data, "--units", "6",
-                                    "--examples", "200", "--held-out-examples", "100", "--out", str(out),
-                                    "--device", "cpu"])  # fmt: skip
+    done = CliRunner().invoke(
+        app,
+        [
+            "compress",
+            f"{factory}:mlp",
+            "--model-arg",
+            "hidden=12",
+            "--weights",
+            str(tmp_path / "weights.safetensors"),
+            "--data",
+            data,
+            "--units",
+            "6",
+            "--examples",
+            "200",
+            "--held-out-examples",
+            "100",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert "fitted on 200 examples of data.safetensors, judged on 100 others" in done.output
     assert "accuracy" in done.output and "agreement       1.0000 on 100 held-out examples" in done.output
     description = json.loads((out / "compressed.json").read_text())
-    assert description["architecture"] == {"source": f"factory:{Path(factory).resolve()}:mlp",
-                                           "options": {"hidden": 12}}  # fmt: skip
+    assert description["architecture"] == {
+        "source": f"factory:{Path(factory).resolve()}:mlp",
+        "options": {"hidden": 12},
+    }
     assert (description["calibration_examples"], description["held_out_examples"]) == (200, 100)
     assert description["accuracy_before"] == description["accuracy_after"] is not None
     with pytest.raises(ValueError, match="run_factory=True"):
@@ -480,8 +520,9 @@ def test_a_named_model_is_judged_on_the_held_out_examples_it_reports(tmp_path) -
     factory = named_factory(tmp_path)
     data, x, labels = labelled_file(tmp_path)
     torch.manual_seed(5)
-    named = compress_named(f"{factory}:mlp", data, options={"hidden": 16}, examples=200, held_out=100, ratio=3.0,
-                           seed=7, device="cpu")  # fmt: skip
+    named = compress_named(
+        f"{factory}:mlp", data, options={"hidden": 16}, examples=200, held_out=100, ratio=3.0, seed=7, device="cpu"
+    )
     result = named.result
     fitted, judged = held_out_split(300, 100, labels, seed=7)
     assert named.record["calibration_examples"] == len(fitted) == 200 and result.held_out_examples == 100
@@ -504,8 +545,15 @@ def test_a_torchvision_model_compresses_and_rebuilds_without_its_weights(tmp_pat
     from frivolous.compression.saved import load_compressed, save_compressed
 
     torch.manual_seed(0)
-    named = compress_named("torchvision:resnet18", "random:3,32,32", options={"num_classes": 10},
-                           units={"layer1.0.conv1": 8}, examples=24, held_out=8, device="cpu")  # fmt: skip
+    named = compress_named(
+        "torchvision:resnet18",
+        "random:3,32,32",
+        options={"num_classes": 10},
+        units={"layer1.0.conv1": 8},
+        examples=24,
+        held_out=8,
+        device="cpu",
+    )
     assert named.caution and "noise" in named.caution  # random inputs: the numbers describe the network on noise
     assert named.result.accuracy_before is None  # and there are no labels to measure accuracy with
     save_compressed(named.result, tmp_path / "small", named.architecture, named.record)
@@ -521,16 +569,27 @@ def test_a_torchvision_model_compresses_and_rebuilds_without_its_weights(tmp_pat
     assert architecture_spec("frivolous.zoo:create") == "factory:frivolous.zoo:create"
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (["torchvison:resnet18", "--data", "random:3,32,32"], "unknown model scheme 'torchvison'"),
-    (["{factory}:mlp", "--data", "random:3,8,8"], "does not fit model"),
-    (["{factory}:branchy", "--data", "random:6"], "torch.fx cannot trace the model"),
-    (["{factory}:mlp"], "--data is required"),
-    (["{factory}:mlp", "--data", "random:6", "--stage", "init"], "--held-out and --stage are a run folder's"),
-    (["{factory}:nothing", "--data", "random:6"], "has no function 'nothing'"),
-    (["runs/no-such-run", "--data", "train"], "run folder runs/no-such-run does not exist"),
-], ids=["unknown model", "data that does not fit", "untraceable graph", "no data", "a run's option", "no factory",
-        "no run folder"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["torchvison:resnet18", "--data", "random:3,32,32"], "unknown model scheme 'torchvison'"),
+        (["{factory}:mlp", "--data", "random:3,8,8"], "does not fit model"),
+        (["{factory}:branchy", "--data", "random:6"], "torch.fx cannot trace the model"),
+        (["{factory}:mlp"], "--data is required"),
+        (["{factory}:mlp", "--data", "random:6", "--stage", "init"], "--held-out and --stage are a run folder's"),
+        (["{factory}:nothing", "--data", "random:6"], "has no function 'nothing'"),
+        (["runs/no-such-run", "--data", "train"], "run folder runs/no-such-run does not exist"),
+    ],
+    ids=[
+        "unknown model",
+        "data that does not fit",
+        "untraceable graph",
+        "no data",
+        "a run's option",
+        "no factory",
+        "no run folder",
+    ],
+)
 def test_bad_inputs_to_compress_are_one_line_and_status_2(tmp_path, arguments: list[str], message: str) -> None:
     from typer.testing import CliRunner
 
@@ -548,8 +607,9 @@ def test_a_transformer_is_refused_with_the_reason() -> None:
     """Its Linear layers act on every token: their units are not the axis
     compress follows, and it says so rather than fold the wrong axis."""
     layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, dropout=0.0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.TransformerEncoder(layer, 1, enable_nested_tensor=False),
-                          nn.Flatten(), nn.Linear(8 * 5, 3))  # fmt: skip
+    model = nn.Sequential(
+        nn.Linear(4, 8), nn.TransformerEncoder(layer, 1, enable_nested_tensor=False), nn.Flatten(), nn.Linear(8 * 5, 3)
+    )
     inputs = torch.randn(40, 5, 4, generator=seeded(0))
     with pytest.raises(CompressionError, match="at every position of a sequence"):
         fv.compress(model, inputs, ratio=1.5)

@@ -41,28 +41,47 @@ def widths():
 def factory(folder: Path, marker: Path | None = None) -> str:
     """The factory file; with ``marker``, importing it writes that file (the model was loaded)."""
     path = folder / "nets.py"
-    path.write_text(FACTORIES + (f"\nfrom pathlib import Path\nPath({str(marker)!r}).write_text('loaded')\n"
-                                 if marker else ""))  # fmt: skip
+    path.write_text(
+        FACTORIES + (f"\nfrom pathlib import Path\nPath({str(marker)!r}).write_text('loaded')\n" if marker else "")
+    )
     return str(path)
 
 
 def run(*arguments: str):
-    return CliRunner().invoke(app, ["compress", *arguments, "--data", "random:6", "--examples", "120",
-                                    "--held-out-examples", "60", "--device", "cpu"])  # fmt: skip
+    return CliRunner().invoke(
+        app,
+        [
+            "compress",
+            *arguments,
+            "--data",
+            "random:6",
+            "--examples",
+            "120",
+            "--held-out-examples",
+            "60",
+            "--device",
+            "cpu",
+        ],
+    )
 
 
-@pytest.mark.parametrize(("targets", "named"), [
-    (["--agreement", "0.95", "--ratio", "2"], "--agreement and --ratio"),
-    (["--agreement", "0.95", "--units", "4"], "--agreement and --units"),
-    (["--units", "4", "--ratio", "2"], "--units and --ratio"),
-], ids=["agreement and ratio", "agreement and units", "units and ratio"])  # fmt: skip
-def test_contradictory_targets_are_refused_before_the_model_is_loaded(tmp_path, targets: list[str],
-                                                                       named: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("targets", "named"),
+    [
+        (["--agreement", "0.95", "--ratio", "2"], "--agreement and --ratio"),
+        (["--agreement", "0.95", "--units", "4"], "--agreement and --units"),
+        (["--units", "4", "--ratio", "2"], "--units and --ratio"),
+    ],
+    ids=["agreement and ratio", "agreement and units", "units and ratio"],
+)
+def test_contradictory_targets_are_refused_before_the_model_is_loaded(tmp_path, targets: list[str], named: str) -> None:
     marker = tmp_path / "loaded"
     done = run(f"{factory(tmp_path, marker)}:repeated", *targets, "--out", str(tmp_path / "small"))
     assert done.exit_code == 2, done.output
-    assert done.output.strip() == (f"error: give one of --agreement, --units and --ratio, not {named}: --agreement is "
-                                   "what the search for sizes keeps, --units and --ratio fix the sizes")  # fmt: skip
+    assert done.output.strip() == (
+        f"error: give one of --agreement, --units and --ratio, not {named}: --agreement is "
+        "what the search for sizes keeps, --units and --ratio fix the sizes"
+    )
     assert not marker.exists() and not (tmp_path / "small").exists()
 
 
@@ -70,8 +89,10 @@ def test_more_units_than_any_layer_has_is_an_error_that_names_the_widths(tmp_pat
     out = tmp_path / "small"
     done = run(f"{factory(tmp_path)}:widths", "--units", "500", "--out", str(out))
     assert done.exit_code == 2, done.output
-    assert done.output.strip() == ("error: --units 500 keeps every layer whole (the layers compress can shrink have 16 "
-                                   f"to 128 units); nothing written to {out}")  # fmt: skip
+    assert done.output.strip() == (
+        "error: --units 500 keeps every layer whole (the layers compress can shrink have 16 "
+        f"to 128 units); nothing written to {out}"
+    )
     assert not out.exists()
 
 

@@ -15,11 +15,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import frivolous as fv
+from conftest import seeded
 from frivolous.compression import CompressionWarning
 from frivolous.compression.folding import Moments, fold
 from frivolous.compression.reads import read_rows
-
-from conftest import seeded
 
 PADDINGS = ["zeros", "reflect", "replicate", "circular"]
 
@@ -38,10 +37,13 @@ GEOMETRIES = [(3, 1, 1, 1), (3, 2, 1, 1), (1, 2, 0, 1), (3, 1, 2, 2), (5, 2, 2, 
 """(kernel, stride, padding, dilation) of the convolutions read by brute force."""
 
 
-@pytest.mark.parametrize(("mode", "kernel", "stride", "padding", "dilation"),
-                         [(mode, *g) for mode in PADDINGS for g in GEOMETRIES if g[2] or mode == "zeros"])  # fmt: skip
-def test_the_moments_are_those_of_every_value_the_convolution_reads(mode: str, kernel: int, stride: int, padding: int,
-                                                                    dilation: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "kernel", "stride", "padding", "dilation"),
+    [(mode, *g) for mode in PADDINGS for g in GEOMETRIES if g[2] or mode == "zeros"],
+)
+def test_the_moments_are_those_of_every_value_the_convolution_reads(
+    mode: str, kernel: int, stride: int, padding: int, dilation: int
+) -> None:
     conv = nn.Conv2d(4, 3, kernel, stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
     x = torch.randn(5, 4, 7, 9, generator=seeded(1), dtype=torch.float64)
     rows, weights = read_rows(conv, x)
@@ -113,8 +115,13 @@ def test_with_zero_padding_the_fold_is_the_least_squares_optimum_of_every_read(s
     calibration, held = x[:240], x[240:]
     result = fv.compress(model, calibration, held_out=held, units={"first": 5}, device="cpu")
     small = result.model.first
-    kept = [i for i in range(6) if any(torch.equal(model.first.weight[i], w) and model.first.bias[i] == b
-                                       for w, b in zip(small.weight, small.bias))]  # fmt: skip
+    kept = [
+        i
+        for i in range(6)
+        if any(
+            torch.equal(model.first.weight[i], w) and model.first.bias[i] == b for w, b in zip(small.weight, small.bias)
+        )
+    ]
     removed = [i for i in range(6) if i not in kept]
     assert len(kept) == 5 and len(removed) == 1
     with torch.no_grad():
@@ -154,17 +161,29 @@ def joint_optimum(model: Chain, x: torch.Tensor, kept: list[int], removed: list[
         part.weight.copy_(conv.weight[:, removed])
         target = part(a[:, removed]).flatten()
         columns = [part(a[:, [k]]).flatten() for k in kept]
-        constant = conv.weight[:, removed].sum((1, 2, 3))[None, :, None, None].expand(len(x), -1,
-                                                                                        *part(a[:, :1]).shape[2:])
+        constant = (
+            conv.weight[:, removed].sum((1, 2, 3))[None, :, None, None].expand(len(x), -1, *part(a[:, :1]).shape[2:])
+        )
         design = torch.stack([*columns, constant.flatten()], 1)
         solution = torch.linalg.lstsq(design, target.unsqueeze(1)).solution
         return float((design @ solution - target.unsqueeze(1)).square().sum() / target.numel())
 
 
 def test_a_grouped_convolution_keeps_what_it_reads_whole() -> None:
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=2),
-                          nn.ReLU(), nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(6 * 36, 2)).double().eval()  # fmt: skip
+    model = (
+        nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=2),
+            nn.ReLU(),
+            nn.Conv2d(8, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(6 * 36, 2),
+        )
+        .double()
+        .eval()
+    )
     x = torch.randn(100, 3, 6, 6, generator=seeded(3), dtype=torch.float64)
     result = fv.compress(model, x, units=4, device="cpu")
     layers = result.layers.set_index("layer")
@@ -217,8 +236,9 @@ def test_an_exact_copy_behind_batchnorm_folds_exactly_whatever_its_statistics(dt
 
 @pytest.mark.parametrize("calibration", [65, 2, 3])
 def test_any_calibration_size_works_even_a_batch_of_one_behind_batchnorm1d(calibration: int) -> None:
-    model = nn.Sequential(nn.Linear(4, 10), nn.BatchNorm1d(10), nn.ReLU(), nn.Linear(10, 6), nn.BatchNorm1d(6),
-                          nn.ReLU(), nn.Linear(6, 2)).eval()  # fmt: skip
+    model = nn.Sequential(
+        nn.Linear(4, 10), nn.BatchNorm1d(10), nn.ReLU(), nn.Linear(10, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)
+    ).eval()
     x = torch.randn(calibration + 4, 4, generator=seeded(6))
     with pytest.warns(RuntimeWarning, match="calibration samples") if calibration < 20 else nullcontext():
         result = fv.compress(model, x[:calibration], held_out=x[calibration:], units=3, batch_size=64, device="cpu")
@@ -263,13 +283,17 @@ class Residual(nn.Module):
 
     def __init__(self, channels: int = 16) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                                  nn.ReLU())  # fmt: skip
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
-                          nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+            nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+            )
             for _ in range(4)
-        )  # fmt: skip
+        )
         self.fc = nn.Linear(channels, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -301,8 +325,12 @@ class WritesIntoTheCut(nn.Module):
 
     def __init__(self, keep_result: bool = True) -> None:
         super().__init__()
-        self.stem, self.c1, self.c2, self.c3 = (nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1),
-                                                nn.Conv2d(4, 4, 1))  # fmt: skip
+        self.stem, self.c1, self.c2, self.c3 = (
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.Conv2d(4, 4, 1),
+            nn.Conv2d(4, 4, 1),
+            nn.Conv2d(4, 4, 1),
+        )
         self.fc = nn.Linear(4, 2)
         self.keep_result = keep_result
 
@@ -318,8 +346,8 @@ class WritesIntoTheCut(nn.Module):
 
 @pytest.mark.parametrize("keep_result", [True, False])
 def test_the_cached_cut_survives_writes_into_it(keep_result: bool) -> None:
-    from frivolous.compression.unit_graph import UnitGraph
     from frivolous.compression.regions import Cache, descendants, node_sizes
+    from frivolous.compression.unit_graph import UnitGraph
 
     model = WritesIntoTheCut(keep_result).eval()
     x = torch.randn(10, 3, 5, 5, generator=seeded(10))

@@ -15,7 +15,7 @@ from torch import nn
 from frivolous.compression.saved import load_compressed
 from frivolous.sources import SourceError
 
-EVIL_CODE = '''
+EVIL_CODE = """
 from pathlib import Path
 
 from torch import nn
@@ -35,7 +35,7 @@ class EvilForSequenceClassification(PreTrainedModel):
 
     def forward(self, input_ids):
         return SequenceClassifierOutput(logits=self.score(input_ids.float()))
-'''
+"""
 
 
 def evil_model_folder(root: Path, marker: Path) -> Path:
@@ -45,10 +45,15 @@ def evil_model_folder(root: Path, marker: Path) -> Path:
     folder = root / "evil-model"
     folder.mkdir()
     (folder / "evil.py").write_text(EVIL_CODE.format(marker=str(marker)))
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "bert", "architectures": ["EvilForSequenceClassification"],
-        "auto_map": {"AutoModelForSequenceClassification": "evil.EvilForSequenceClassification"},
-    }))  # fmt: skip
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "architectures": ["EvilForSequenceClassification"],
+                "auto_map": {"AutoModelForSequenceClassification": "evil.EvilForSequenceClassification"},
+            }
+        )
+    )
     return folder
 
 
@@ -80,7 +85,10 @@ def test_a_folders_own_code_runs_only_when_the_caller_trusts_it(tmp_path) -> Non
     marker = tmp_path / "ran"
     model = evil_model_folder(tmp_path, marker)
     out = saved(tmp_path, {"source": f"hf:{model}"}, EVIL_STATE)
-    with pytest.raises(SourceError, match=r"runs code of its own \(auto_map .*: evil\.EvilForSequenceClassification\); pass trust_remote_code"):
+    with pytest.raises(
+        SourceError,
+        match=r"runs code of its own \(auto_map .*: evil\.EvilForSequenceClassification\); pass trust_remote_code",
+    ):
         load_compressed(out)
     assert not marker.exists()
     small = load_compressed(out, trust_remote_code=True)  # what the refusal prevented: the folder's code runs
@@ -100,15 +108,25 @@ def test_code_kept_in_another_repository_is_never_fetched(tmp_path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(("source", "options", "message"), [
-    ("timm:resnet18", {"num_classes": 10, "checkpoint_path": "/tmp/evil.pth"},
-     "builds timm:resnet18 with checkpoint_path, which a saved compression may not set (it could fetch files or run "
-     "code); timm models take num_classes, in_chans, img_size, drop_rate, drop_path_rate from it"),
-    ("torchvision:resnet18", {"weights_backbone": "DEFAULT"}, "torchvision models take num_classes, image_size"),
-    ("torchvision:resnet18", {"num_classes": "10"}, "builds torchvision:resnet18 with num_classes='10'; it must be a "
-                                                    "positive integer"),
-    ("timm:resnet18", {"img_size": [32, 0]}, "it must be a positive integer or [height, width]"),
-], ids=["timm checkpoint_path", "torchvision weights_backbone", "a number as text", "a size of 0"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "options", "message"),
+    [
+        (
+            "timm:resnet18",
+            {"num_classes": 10, "checkpoint_path": "/tmp/evil.pth"},
+            "builds timm:resnet18 with checkpoint_path, which a saved compression may not set (it could fetch files or run "
+            "code); timm models take num_classes, in_chans, img_size, drop_rate, drop_path_rate from it",
+        ),
+        ("torchvision:resnet18", {"weights_backbone": "DEFAULT"}, "torchvision models take num_classes, image_size"),
+        (
+            "torchvision:resnet18",
+            {"num_classes": "10"},
+            "builds torchvision:resnet18 with num_classes='10'; it must be a positive integer",
+        ),
+        ("timm:resnet18", {"img_size": [32, 0]}, "it must be a positive integer or [height, width]"),
+    ],
+    ids=["timm checkpoint_path", "torchvision weights_backbone", "a number as text", "a size of 0"],
+)
 def test_a_stored_option_outside_the_allow_list_is_refused(tmp_path, source: str, options: dict, message: str) -> None:
     out = saved(tmp_path, {"source": source, "options": options}, {})
     with pytest.raises(SourceError, match="compressed.json builds") as refused:
@@ -130,12 +148,22 @@ def no_network(monkeypatch) -> list[object]:
     return attempts
 
 
-@pytest.mark.parametrize(("source", "message"), [
-    ("hf:some-org/some-model", "hf:some-org/some-model is not a folder with a config.json here; a saved compression "
-                               "is rebuilt from a local folder only, never downloaded"),
-    ("torchvision:resnet18:IMAGENET1K_V1", "names torchvision:resnet18:IMAGENET1K_V1, whose weights would be fetched"),
-    ("timm:resnet18:pretrained", "names timm:resnet18:pretrained, whose weights would be fetched"),
-], ids=["hub name", "torchvision weights", "timm pretrained"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "hf:some-org/some-model",
+            "hf:some-org/some-model is not a folder with a config.json here; a saved compression "
+            "is rebuilt from a local folder only, never downloaded",
+        ),
+        (
+            "torchvision:resnet18:IMAGENET1K_V1",
+            "names torchvision:resnet18:IMAGENET1K_V1, whose weights would be fetched",
+        ),
+        ("timm:resnet18:pretrained", "names timm:resnet18:pretrained, whose weights would be fetched"),
+    ],
+    ids=["hub name", "torchvision weights", "timm pretrained"],
+)
 def test_nothing_is_downloaded(tmp_path, no_network: list[object], source: str, message: str) -> None:
     out = saved(tmp_path, {"source": source}, {})
     with pytest.raises(SourceError) as refused:
@@ -143,12 +171,15 @@ def test_nothing_is_downloaded(tmp_path, no_network: list[object], source: str, 
     assert message in str(refused.value) and not no_network
 
 
-@pytest.mark.parametrize(("source", "build"), [
-    ("timm:test_resnet.r160_in1k", lambda: __import__("timm").create_model("test_resnet", num_classes=4)),
-    ("torchvision:squeezenet1_1", lambda: __import__("torchvision").models.squeezenet1_1(num_classes=4)),
-], ids=["timm with a pretrained tag", "torchvision"])  # fmt: skip
-def test_an_untrained_builder_loads_without_the_network(tmp_path, no_network: list[object], source: str,
-                                                         build) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "build"),
+    [
+        ("timm:test_resnet.r160_in1k", lambda: __import__("timm").create_model("test_resnet", num_classes=4)),
+        ("torchvision:squeezenet1_1", lambda: __import__("torchvision").models.squeezenet1_1(num_classes=4)),
+    ],
+    ids=["timm with a pretrained tag", "torchvision"],
+)
+def test_an_untrained_builder_loads_without_the_network(tmp_path, no_network: list[object], source: str, build) -> None:
     original: nn.Module = build().eval()
     out = saved(tmp_path, {"source": source, "options": {"num_classes": 4}}, original.state_dict())
     small = load_compressed(out)
@@ -176,7 +207,7 @@ def test_a_hugging_face_model_is_recorded_by_its_local_folder(tmp_path, monkeypa
     assert architecture_spec("hf:some-org/not-in-the-cache") == "hf:some-org/not-in-the-cache" and not no_network
 
 
-TINY_CODE = '''
+TINY_CODE = """
 from torch import nn
 from transformers import BertConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -192,7 +223,7 @@ class TinyForSequenceClassification(PreTrainedModel):
 
     def forward(self, input_ids):
         return SequenceClassifierOutput(logits=self.score(self.act(self.hidden(input_ids))))
-'''
+"""
 
 
 def test_a_model_with_its_own_code_compresses_when_trusted_and_loads_back_only_when_trusted_again(tmp_path) -> None:
@@ -203,11 +234,18 @@ def test_a_model_with_its_own_code_compresses_when_trusted_and_loads_back_only_w
     model = tmp_path / "tiny"
     model.mkdir()
     (model / "tiny.py").write_text(TINY_CODE)
-    (model / "config.json").write_text(json.dumps({
-        "model_type": "bert", "architectures": ["TinyForSequenceClassification"],
-        "auto_map": {"AutoModelForSequenceClassification": "tiny.TinyForSequenceClassification"}}))  # fmt: skip
-    named = compress_named(f"hf:{model}", "random:6", options={"trust_remote_code": True}, units=4, examples=100,
-                           held_out=50, device="cpu")  # fmt: skip
+    (model / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "architectures": ["TinyForSequenceClassification"],
+                "auto_map": {"AutoModelForSequenceClassification": "tiny.TinyForSequenceClassification"},
+            }
+        )
+    )
+    named = compress_named(
+        f"hf:{model}", "random:6", options={"trust_remote_code": True}, units=4, examples=100, held_out=50, device="cpu"
+    )
     assert named.architecture == {"source": f"hf:{model.resolve()}", "options": {}}
     out = save_compressed(named.result, tmp_path / "small", named.architecture, named.record)
     with pytest.raises(SourceError, match="pass trust_remote_code=True if you trust that folder's code"):

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 import frivolous as fv
-from frivolous.constructions import duplicated, independent, offset, silent, small_network
-
 from conftest import seeded
+from frivolous.constructions import duplicated, independent, offset, silent, small_network
 
 HIDDEN = 24
 

@@ -8,13 +8,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import frivolous as fv
-
 from conftest import mlp
 
 
 @pytest.mark.parametrize(
     "data",
-    [torch.empty(0, 10), DataLoader(TensorDataset(torch.empty(0, 10)), batch_size=4), [], (torch.empty(0, 10), torch.empty(0))],
+    [
+        torch.empty(0, 10),
+        DataLoader(TensorDataset(torch.empty(0, 10)), batch_size=4),
+        [],
+        (torch.empty(0, 10), torch.empty(0)),
+    ],
 )
 def test_empty_data(data) -> None:
     with pytest.raises(ValueError, match="data is empty"):

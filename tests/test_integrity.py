@@ -17,15 +17,14 @@ from pathlib import Path
 import pytest
 from filelock import FileLock, Timeout
 
-from frivolous.experiments import run as run_module
-from frivolous.runs.layout import RunLayout
-from frivolous.experiments.run_pipeline import complete, complete_run
-from frivolous.experiments.run import train_run
-from frivolous.sweeping import run_sweep
-from frivolous.runs.spec import RunSpec
-from frivolous.experiments.sweep import SweepSpec
-
 from conftest import TIMING, TINY_SWEEP, same_tables
+from frivolous.experiments import run as run_module
+from frivolous.experiments.run import train_run
+from frivolous.experiments.run_pipeline import complete, complete_run
+from frivolous.experiments.sweep import SweepSpec
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec
+from frivolous.sweeping import run_sweep
 
 
 def tiny() -> RunSpec:
@@ -46,15 +45,19 @@ def flip_a_byte(path: Path) -> None:
 def test_status_records_the_sha256_of_weights_and_history(tmp_path: Path) -> None:
     layout = train_run(tiny(), tmp_path, device="cpu", progress=False).layout
     files = json.loads(layout.status.read_text())["files"]
-    assert files == {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-                     for path in (layout.weights, layout.history)}  # fmt: skip
+    assert files == {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (layout.weights, layout.history)
+    }
 
 
-@pytest.mark.parametrize("name, change, problem", [
-    ("weights.safetensors", flip_a_byte, "does not match its checksum"),
-    ("weights.safetensors", Path.unlink, "is missing"),
-    ("history.json", lambda p: p.write_text("[]"), "does not match its checksum"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, change, problem",
+    [
+        ("weights.safetensors", flip_a_byte, "does not match its checksum"),
+        ("weights.safetensors", Path.unlink, "is missing"),
+        ("history.json", lambda p: p.write_text("[]"), "does not match its checksum"),
+    ],
+)
 def test_a_run_with_changed_or_missing_files_is_trained_again(tmp_path: Path, caplog, name, change, problem) -> None:
     spec = tiny()
     layout = train_run(spec, tmp_path, device="cpu", progress=False).layout
@@ -113,6 +116,7 @@ def test_a_sweep_redoes_only_the_damaged_run_and_ends_with_the_same_tables(tmp_p
 
 def counting(train, marks: str):
     """``Trainer.run`` that first notes, in ``marks``, that this process starts a training."""
+
     def run(self):
         with open(marks, "a") as handle:
             handle.write(f"{os.getpid()}\n")
@@ -169,8 +173,9 @@ def test_a_lock_held_by_a_killed_process_does_not_block(tmp_path: Path, caplog) 
         deadline = time.monotonic() + 60
         while not lines(caplog) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert lines(caplog) == [f"{layout.root}: another process is completing this run (it holds run.lock); "
-                                 "waiting for it"]
+        assert lines(caplog) == [
+            f"{layout.root}: another process is completing this run (it holds run.lock); waiting for it"
+        ]
         assert waiter.is_alive() and not layout.record.exists()
     finally:
         holder.kill()

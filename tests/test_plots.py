@@ -106,9 +106,20 @@ def layer_value(key: tuple[str, float, int], layer: str, sampling: int) -> float
 
 def make_layers() -> pd.DataFrame:
     rows = [
-        {"run_id": run_id(*key), "stage": stage, "layer": layer, "sampling": s, "units": 100, "channels": 10,
-         "auc": layer_value(key, layer, s), "similarity": 10 * layer_value(key, layer, s), "similarity_std": 1.0,
-         "similarity_fraction": 0.01, "dead": 0, "samples": 50_000}  # fmt: skip
+        {
+            "run_id": run_id(*key),
+            "stage": stage,
+            "layer": layer,
+            "sampling": s,
+            "units": 100,
+            "channels": 10,
+            "auc": layer_value(key, layer, s),
+            "similarity": 10 * layer_value(key, layer, s),
+            "similarity_std": 1.0,
+            "similarity_fraction": 0.01,
+            "dead": 0,
+            "samples": 50_000,
+        }
         for key in keys()
         for stage in ("trained", "init")
         for layer in LAYERS
@@ -129,8 +140,17 @@ def curve(key: tuple[str, float, int], layer: str) -> np.ndarray:
 
 def make_curves() -> pd.DataFrame:
     frames = [
-        pd.DataFrame({"run_id": run_id(*key), "stage": stage, "layer": layer, "sampling": s, "level": LEVELS,
-                      "removed": np.round(LEVELS * 100).astype(int), "unchanged": curve(key, layer)})  # fmt: skip
+        pd.DataFrame(
+            {
+                "run_id": run_id(*key),
+                "stage": stage,
+                "layer": layer,
+                "sampling": s,
+                "level": LEVELS,
+                "removed": np.round(LEVELS * 100).astype(int),
+                "unchanged": curve(key, layer),
+            }
+        )
         for key in keys()
         for stage in ("trained", "init")
         for layer in (*LAYERS, ALL_LAYERS)
@@ -155,8 +175,16 @@ def pairs(key: tuple[str, float, int], layer: str) -> np.ndarray:
 
 def make_histograms() -> pd.DataFrame:
     frames = [
-        pd.DataFrame({"run_id": run_id(*key), "stage": stage, "layer": layer, "low": EDGES[:-1], "high": EDGES[1:],
-                      "pairs": pairs(key, layer)})  # fmt: skip
+        pd.DataFrame(
+            {
+                "run_id": run_id(*key),
+                "stage": stage,
+                "layer": layer,
+                "low": EDGES[:-1],
+                "high": EDGES[1:],
+                "pairs": pairs(key, layer),
+            }
+        )
         for key in keys()
         for stage in ("trained", "init")
         for layer in LAYERS
@@ -167,8 +195,14 @@ def make_histograms() -> pd.DataFrame:
 def make_epochs() -> pd.DataFrame:
     """Checkpoints of one variant only, as in the paper's Fig. B2."""
     rows = [
-        {"run_id": run_id(*key), "epoch": epoch, "test_accuracy": value(0.7, *key) + epoch / 1000,
-         "auc": value(0.6, *key), "similarity": value(2.0, *key), "similarity_fraction": value(0.05, *key)}  # fmt: skip
+        {
+            "run_id": run_id(*key),
+            "epoch": epoch,
+            "test_accuracy": value(0.7, *key) + epoch / 1000,
+            "auc": value(0.6, *key),
+            "similarity": value(2.0, *key),
+            "similarity_fraction": value(0.05, *key),
+        }
         for key in keys()
         if key[0] == "he_normal"
         for epoch in EPOCHS
@@ -212,8 +246,9 @@ def test_series_add_the_family_when_families_mix(tables: dict[str, pd.DataFrame]
 
 
 @pytest.mark.parametrize("column, base", [("test_accuracy", 0.7), ("auc", 0.6), ("similarity_init", 1.0)])
-def test_by_width_is_mean_and_std_over_usable_replicates(tables: dict[str, pd.DataFrame], column: str,
-                                                         base: float) -> None:  # fmt: skip
+def test_by_width_is_mean_and_std_over_usable_replicates(
+    tables: dict[str, pd.DataFrame], column: str, base: float
+) -> None:
     summary = by_width(tables["runs"], column).set_index(["series", "width_factor"])
     assert len(summary) == len(VARIANTS) * len(WIDTHS)
     for variant in VARIANTS:
@@ -280,12 +315,18 @@ def test_violins_integrate_to_one_and_show_the_last_layer(tables: dict[str, pd.D
 
 
 def test_violin_mean_comes_from_the_histogram(tables: dict[str, pd.DataFrame]) -> None:
-    (spike,) = [v for v in violins(tables["runs"], tables["histograms"], layer="conv1", smoothing=0)
-                if (v.series, v.width_factor) == ("glorot_normal", 1.0)]  # fmt: skip
+    (spike,) = [
+        v
+        for v in violins(tables["runs"], tables["histograms"], layer="conv1", smoothing=0)
+        if (v.series, v.width_factor) == ("glorot_normal", 1.0)
+    ]
     assert spike.mean == pytest.approx(CENTRES[900])
     assert spike.density[900] == pytest.approx(BINS) and spike.density.sum() == pytest.approx(BINS)
-    (exact,) = [v for v in violins(tables["runs"], tables["histograms"], smoothing=0)
-                if (v.series, v.width_factor) == ("he_normal", 4.0)]  # fmt: skip
+    (exact,) = [
+        v
+        for v in violins(tables["runs"], tables["histograms"], smoothing=0)
+        if (v.series, v.width_factor) == ("he_normal", 4.0)
+    ]
     counts = pairs(("he_normal", 4.0, 1), "conv2")
     assert exact.mean == pytest.approx((CENTRES * counts).sum() / counts.sum())
 
@@ -322,14 +363,18 @@ def test_width_axis_ticks_read_as_fractions() -> None:
     assert ax.get_xscale() == "log"
 
 
-@pytest.mark.parametrize("values, scale, linthresh", [
-    ([1.0, 50.0, math.nan], "linear", None),  # less than two decades
-    ([0.02, 3.0, 30.0], "log", None),
-    ([0.0, 0.02, 30.0], "symlog", 0.01),  # zero kept, linear up to the smallest value's decade
-    ([0.0, 0.0], "linear", None),
-])  # fmt: skip
-def test_values_spanning_orders_of_magnitude_get_a_log_axis(values: list[float], scale: str,
-                                                            linthresh: float | None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "values, scale, linthresh",
+    [
+        ([1.0, 50.0, math.nan], "linear", None),  # less than two decades
+        ([0.02, 3.0, 30.0], "log", None),
+        ([0.0, 0.02, 30.0], "symlog", 0.01),  # zero kept, linear up to the smallest value's decade
+        ([0.0, 0.0], "linear", None),
+    ],
+)
+def test_values_spanning_orders_of_magnitude_get_a_log_axis(
+    values: list[float], scale: str, linthresh: float | None
+) -> None:
     ax = Figure().subplots()
     style.spread_axis(ax, values)
     assert ax.get_yscale() == scale
@@ -348,8 +393,19 @@ def test_unknown_metric_is_refused(tables: dict[str, pd.DataFrame], tmp_path: Pa
 
 # --- files ---------------------------------------------------------------------
 
-REPORT = {"accuracy", "ablation-curves", "violins", "auc", "similarity", "similarity-fraction", "summary",
-          "per-layer-auc", "per-layer-similarity", "parameters", "epochs"}  # fmt: skip
+REPORT = {
+    "accuracy",
+    "ablation-curves",
+    "violins",
+    "auc",
+    "similarity",
+    "similarity-fraction",
+    "summary",
+    "per-layer-auc",
+    "per-layer-similarity",
+    "parameters",
+    "epochs",
+}
 RUN_LEVEL = {"accuracy", "auc", "similarity", "similarity-fraction", "summary", "parameters"}
 
 
@@ -382,8 +438,7 @@ VARIATIONS = {
     "titled-accuracy": lambda t, stem: plots.accuracy_vs_width(t["runs"], stem, title="AlexNet, CIFAR-10"),
     "one-layer-curves": lambda t, stem: plots.ablation_curves(t["runs"], t["curves"], stem, layer="conv1"),
     "one-layer-violins": lambda t, stem: plots.similarity_violins(t["runs"], t["histograms"], stem, layer="conv1"),
-    "fraction-with-init": lambda t, stem: plots.metric_vs_width(t["runs"], stem, "similarity_fraction",
-                                                                show_init=True),  # fmt: skip
+    "fraction-with-init": lambda t, stem: plots.metric_vs_width(t["runs"], stem, "similarity_fraction", show_init=True),
     "zoo-parameters": lambda t, stem: plots.params_vs_width(plots.parameter_table(["mlp", "alexnet"]), stem),
 }
 
@@ -412,8 +467,10 @@ SHARED = PaperFigure("B11", "AlexNets: He again", {"He, again": "he_normal", "Gl
 
 def expected_means(base: float, variant: str) -> list[float]:
     """A variant's plotted means at each width: over its usable replicates only."""
-    return [float(np.mean([value(base, variant, w, r) for r in REPLICATES if not excluded((variant, w, r))]))
-            for w in WIDTHS]  # fmt: skip
+    return [
+        float(np.mean([value(base, variant, w, r) for r in REPLICATES if not excluded((variant, w, r))]))
+        for w in WIDTHS
+    ]
 
 
 @pytest.fixture
@@ -434,8 +491,9 @@ def line_data(fig: Figure, panel: int) -> dict[str, tuple[np.ndarray, np.ndarray
     return {c.get_label(): (*c.lines[0].get_data(), c.lines[0].get_linestyle()) for c in fig.axes[panel].containers}
 
 
-def test_paper_figure_draws_three_panels_one_line_per_entry(tables: dict[str, pd.DataFrame],
-                                                            drawn: list[Figure]) -> None:  # fmt: skip
+def test_paper_figure_draws_three_panels_one_line_per_entry(
+    tables: dict[str, pd.DataFrame], drawn: list[Figure]
+) -> None:
     plots.paper_figure(tables["runs"], INITS, "B4")
     (fig,) = drawn
     assert fig.get_suptitle() == "Fig. B4: AlexNets: inits"
@@ -454,8 +512,9 @@ def test_paper_figure_draws_three_panels_one_line_per_entry(tables: dict[str, pd
     assert "left out 1 collapsed run: He 4x #2" in fig.texts[-1].get_text()
 
 
-def test_paper_figure_draws_the_untrained_control_only_on_request(tables: dict[str, pd.DataFrame],
-                                                                 drawn: list[Figure]) -> None:  # fmt: skip
+def test_paper_figure_draws_the_untrained_control_only_on_request(
+    tables: dict[str, pd.DataFrame], drawn: list[Figure]
+) -> None:
     plots.paper_figure(tables["runs"], INITS, "plain")
     plots.paper_figure(tables["runs"], INITS, "with-init", show_init=True)
     plain, with_init = drawn
@@ -464,8 +523,9 @@ def test_paper_figure_draws_the_untrained_control_only_on_request(tables: dict[s
     assert line_data(with_init, 2)["He"][1] == pytest.approx(expected_means(1.0, "he_normal"))  # similarity_init
 
 
-def test_runs_shared_by_two_paper_figures_are_drawn_in_both(tables: dict[str, pd.DataFrame],
-                                                            drawn: list[Figure]) -> None:  # fmt: skip
+def test_runs_shared_by_two_paper_figures_are_drawn_in_both(
+    tables: dict[str, pd.DataFrame], drawn: list[Figure]
+) -> None:
     stems = plots.plot_all({"runs": tables["runs"]}, "figures", paper_figures=(INITS, SHARED))
     assert [p.name for p in stems[:2]] == ["B4", "B11"]
     inits, shared = drawn[:2]
@@ -484,8 +544,9 @@ def test_plot_all_leaves_out_the_overlaid_figures_only_when_paper_figures_draw_e
     assert [p.name for p in some] == ["B4", *sorted(RUN_LEVEL, key=list(plots.all_figures.FIGURES).index)]
 
 
-def test_paper_figure_leaves_out_lines_the_sweep_did_not_run(tables: dict[str, pd.DataFrame],
-                                                             drawn: list[Figure]) -> None:  # fmt: skip
+def test_paper_figure_leaves_out_lines_the_sweep_did_not_run(
+    tables: dict[str, pd.DataFrame], drawn: list[Figure]
+) -> None:
     partly = PaperFigure("B5", "partly run", {"LeCun": "lecun_normal", "σ=1e4": "not run at this scale"})
     plots.paper_figure(tables["runs"], partly, "B5")
     assert [c.get_label() for c in drawn[0].axes[1].containers] == ["LeCun"]
@@ -503,10 +564,18 @@ def test_plot_all_writes_the_paper_figures_first(tables: dict[str, pd.DataFrame]
     assert_written(written[:2], tmp_path / "B4")
 
 
-@pytest.mark.parametrize("label, shown", [
-    ("σ=1e-4", "σ=$10^{-4}$"), ("10k-dim, σ=1e+02", "10k-dim, σ=$10^{2}$"), ("lr 2.5e-3", r"lr $2.5\times10^{-3}$"),
-    ("σ=1", "σ=1"), ("resnet56e2", "resnet56e2"), ("k=1/4", "k=1/4"), ("", "default"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label, shown",
+    [
+        ("σ=1e-4", "σ=$10^{-4}$"),
+        ("10k-dim, σ=1e+02", "10k-dim, σ=$10^{2}$"),
+        ("lr 2.5e-3", r"lr $2.5\times10^{-3}$"),
+        ("σ=1", "σ=1"),
+        ("resnet56e2", "resnet56e2"),
+        ("k=1/4", "k=1/4"),
+        ("", "default"),
+    ],
+)
 def test_series_names_set_e_notation_as_powers_of_ten(label: str, shown: str) -> None:
     assert style.series_name(label) == shown
 
@@ -514,8 +583,8 @@ def test_series_names_set_e_notation_as_powers_of_ten(label: str, shown: str) ->
 def test_a_presets_sweep_folder_gets_its_paper_figures_first(tmp_path: Path, drawn: list[Figure]) -> None:
     from frivolous.common.files import write_json
     from frivolous.experiments.presets import preset
-    from frivolous.reproduce import figures
     from frivolous.experiments.runner import SWEEP_INFO
+    from frivolous.reproduce import figures
     from frivolous.results.results_table import TABLES, table_path
 
     teacher = preset("mlp-teacher")

@@ -12,13 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import frivolous as fv
+from conftest import FunctionalNet, ResidualBlockNet, conv_net, seeded
 from frivolous.constructions import duplicated, small_network
 from frivolous.measuring import reference
 from frivolous.measuring.graph import GraphNetwork
 from frivolous.measuring.probes import split_call, unique_names
 from frivolous.zoo import create
-
-from conftest import FunctionalNet, ResidualBlockNet, conv_net, seeded
 
 
 def test_names() -> None:
@@ -125,17 +124,25 @@ def test_values_of_parameters_alone_are_not_probed_by_default() -> None:
     assert fv.probes(PositionBias(), x) == ["act"]
 
 
-@pytest.mark.parametrize(("traceable", "layer", "examples"), [
-    (True, "sigmoid(bias_mlp.2)", 20), (True, "bias_mlp.1", 2), (False, "bias_mlp.1", 20),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("traceable", "layer", "examples"),
+    [
+        (True, "sigmoid(bias_mlp.2)", 20),
+        (True, "bias_mlp.1", 2),
+        (False, "bias_mlp.1", 20),
+    ],
+)
 def test_naming_a_value_of_parameters_alone_says_why_it_cannot_be_probed(
     traceable: bool, layer: str, examples: int
 ) -> None:
     """Also where its first axis has the batch's length (2): the graph knows it does not depend on the inputs."""
     x = torch.randn(examples, 2, 2, 4, generator=seeded(0))
     with nullcontext() if traceable else pytest.warns(RuntimeWarning, match="forward hooks"):
-        with pytest.raises(ValueError, match=rf"layer '{re.escape(layer)}' cannot be probed: .* does not hold one "
-                                             "row per example .* computed from the parameters alone"):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=rf"layer '{re.escape(layer)}' cannot be probed: .* does not hold one "
+            "row per example .* computed from the parameters alone",
+        ):
             fv.measure(PositionBias(traceable), x, ["act", layer], samplings=1, levels=2)
 
 

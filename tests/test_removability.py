@@ -11,10 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import frivolous as fv
+from conftest import FunctionalNet, ResidualBlockNet, UntraceableNet, conv_net, mlp, seeded
 from frivolous.measuring import reference
 from frivolous.measuring.masks import unit_permutation
-
-from conftest import FunctionalNet, ResidualBlockNet, UntraceableNet, conv_net, mlp, seeded
 
 
 def test_mlp_curves_equal_a_full_forward_pass_per_mask(inputs: torch.Tensor) -> None:

@@ -13,18 +13,25 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import TINY_SWEEP
 from frivolous.cli import app
-from frivolous.reproduce import report, reproduce
-from frivolous.sweeping import run_sweep
 from frivolous.experiments.sweep import SweepSpec
+from frivolous.reproduce import report, reproduce
 from frivolous.results.sweep_report import ReportInputs, write_report
 from frivolous.results.verdicts import layer_verdicts, verdicts
-
-from conftest import TINY_SWEEP
+from frivolous.sweeping import run_sweep
 
 TINY = TINY_SWEEP | {"grid": {"model.width_factor": [0.25, 1]}}
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +44,18 @@ def sweep_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_has_every_part(sweep_folder: Path) -> None:
     markdown, page = report(sweep_folder)
     text = markdown.read_text()
-    headings = ["## Verdicts", "## Figures", "## Verdicts in detail", "## Flagged runs", "### Failed runs (0)",
-                "### Diverged runs (0)", "### Collapsed runs (0)", "### Groups with no usable candidate (0)",
-                "## Means per width", "## What was run"]  # fmt: skip
+    headings = [
+        "## Verdicts",
+        "## Figures",
+        "## Verdicts in detail",
+        "## Flagged runs",
+        "### Failed runs (0)",
+        "### Diverged runs (0)",
+        "### Collapsed runs (0)",
+        "### Groups with no usable candidate (0)",
+        "## Means per width",
+        "## What was run",
+    ]
     assert [text.index(heading) for heading in headings] == sorted(text.index(heading) for heading in headings)
     assert "Spearman" in text and "model.width_factor" in text and "Equivalence margins" in text
     assert "| variant | runs | accuracy | AUC | similarity | hypothesis | AUC beyond init |" in text
@@ -68,15 +84,31 @@ def flagged_sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
         for width in (0.25, 0.5, 1.0, 2.0, 4.0):
             for replicate in range(3):
                 rise = 0.05 * np.log2(width) if variant == "a" else 0.0
-                rows.append({
-                    "run_id": f"{variant}-{width}-{replicate}", "preset": "mlp", "variant": variant,
-                    "width_factor": width, "replicate": replicate, "seed": replicate, "group": f"{variant}|w={width}|r={replicate}",
-                    "status": "done", "kept": True, "collapsed": False, "collapsed_init": False,
-                    "collapse_reason": "", "diverged_reason": "", "error": "", "test_accuracy": 0.9 + 0.01 * rng.normal(),
-                    "auc": 0.5 + rise + 0.01 * rng.normal(), "similarity": 2 + 0.01 * rng.normal(),
-                    "similarity_fraction": 0.1 + 0.01 * rng.normal(), "auc_init": 0.4 + 0.01 * rng.normal(),
-                    "similarity_init": 1 + 0.01 * rng.normal(), "similarity_fraction_init": 0.05 + 0.01 * rng.normal(),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": f"{variant}-{width}-{replicate}",
+                        "preset": "mlp",
+                        "variant": variant,
+                        "width_factor": width,
+                        "replicate": replicate,
+                        "seed": replicate,
+                        "group": f"{variant}|w={width}|r={replicate}",
+                        "status": "done",
+                        "kept": True,
+                        "collapsed": False,
+                        "collapsed_init": False,
+                        "collapse_reason": "",
+                        "diverged_reason": "",
+                        "error": "",
+                        "test_accuracy": 0.9 + 0.01 * rng.normal(),
+                        "auc": 0.5 + rise + 0.01 * rng.normal(),
+                        "similarity": 2 + 0.01 * rng.normal(),
+                        "similarity_fraction": 0.1 + 0.01 * rng.normal(),
+                        "auc_init": 0.4 + 0.01 * rng.normal(),
+                        "similarity_init": 1 + 0.01 * rng.normal(),
+                        "similarity_fraction_init": 0.05 + 0.01 * rng.normal(),
+                    }
+                )
     runs = pd.DataFrame(rows).set_index("run_id", drop=False)
     runs.loc["a-0.25-0", ["status", "kept", "error"]] = ["failed", False, "RuntimeError: out of memory"]
     runs.loc["a-0.5-1", ["collapsed", "collapse_reason"]] = [True, "one class predicted"]
@@ -89,38 +121,56 @@ def flagged_sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
         for layer in ("hidden1", "hidden2"):
             for stage in ("trained", "init"):
                 auc = run.auc if layer == "hidden1" and stage == "trained" else 0.5 + 0.01 * rng.normal()
-                layer_rows.append({"run_id": run.run_id, "stage": stage, "layer": layer, "sampling": 0, "auc": auc,
-                                   "similarity": 2 + 0.01 * rng.normal(),
-                                   "similarity_fraction": 0.1 + 0.01 * rng.normal()})  # fmt: skip
+                layer_rows.append(
+                    {
+                        "run_id": run.run_id,
+                        "stage": stage,
+                        "layer": layer,
+                        "sampling": 0,
+                        "auc": auc,
+                        "similarity": 2 + 0.01 * rng.normal(),
+                        "similarity_fraction": 0.1 + 0.01 * rng.normal(),
+                    }
+                )
     return runs, pd.DataFrame(layer_rows)
 
 
 def test_report_counts_and_lists_flagged_runs_and_shows_layers(tmp_path: Path) -> None:
     runs, layers = flagged_sweep()
-    inputs = ReportInputs(title="flagged", info={}, sweep_yaml="grid: {}\n", runs=runs, figures=[],
-                          verdicts=verdicts(runs, permutations=500),
-                          layer_verdicts=layer_verdicts(runs, layers, permutations=500))  # fmt: skip
+    inputs = ReportInputs(
+        title="flagged",
+        info={},
+        sweep_yaml="grid: {}\n",
+        runs=runs,
+        figures=[],
+        verdicts=verdicts(runs, permutations=500),
+        layer_verdicts=layer_verdicts(runs, layers, permutations=500),
+    )
     markdown, page = write_report(inputs, tmp_path)
     text = markdown.read_text()
-    summary = ("1 failed, 2 diverged, 1 collapsed after training, 1 collapsed at initialisation, "
-               "2 groups with every candidate diverged or collapsed")  # fmt: skip
+    summary = (
+        "1 failed, 2 diverged, 1 collapsed after training, 1 collapsed at initialisation, "
+        "2 groups with every candidate diverged or collapsed"
+    )
     assert f"**Flagged runs**: {summary}" in text
     # Each trend with its slope per doubling ± the half-width of its 90% interval.
     flat = r"→ flat \([+-][\d.e-]+ ± [\d.e-]+\)"
     rises = r"↑ rises \(\+0\.05\d? ± 0\.00\d+\)"
     assert re.search(rf"\| a \| 12 \| {flat} \| {rises} \| {flat} \| ✓ holds \| ↑ rises ", text)
-    assert re.search(rf"\| b \| 15 \| {flat} \| {flat} \| {flat} \| ✗ fails \| {flat} \| {flat} \| ✗ fails \|",
-                     text)  # fmt: skip
-    sections = text[text.index("## Flagged runs"):text.index("## Means per width")]
+    assert re.search(rf"\| b \| 15 \| {flat} \| {flat} \| {flat} \| ✗ fails \| {flat} \| {flat} \| ✗ fails \|", text)
+    sections = text[text.index("## Flagged runs") : text.index("## Means per width")]
     assert "### Failed runs (1)" in sections and "RuntimeError: out of memory" in sections
-    assert "### Diverged runs (2)" in sections and "| a-2.0-0-lr2 | a | 2.0 | 0 | the training loss became nan |" in sections
+    assert (
+        "### Diverged runs (2)" in sections
+        and "| a-2.0-0-lr2 | a | 2.0 | 0 | the training loss became nan |" in sections
+    )
     assert "### Collapsed runs (2)" in sections and "every unit dead at initialisation" in sections
     assert "| a-0.5-1 | a | 0.5 | 1 | trained | one class predicted |" in sections
     # Both candidates of one group diverged; the only candidate of another collapsed.
     assert "### Groups with no usable candidate (2)" in sections
     assert "| a\\|w=0.5\\|r=1 | a | 0.5 | 1 | 0 | 1 |" in sections
     assert "| a\\|w=2.0\\|r=0 | a | 2.0 | 2 | 2 | 0 |" in sections
-    layer_section = text[text.index("### Per layer"):text.index("## Flagged runs")]
+    layer_section = text[text.index("### Per layer") : text.index("## Flagged runs")]
     assert "| a | hidden1 | 12 | ↑ rises (+0.0" in layer_section and "| b | hidden2 | 15 |" in layer_section
     assert "collapsed at initialisation (left out of the controlled tests)" in text
     html = page.read_text()
@@ -133,17 +183,28 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(chromium() is None and not os.environ.get("FRIVOLOUS_REQUIRE_CHROMIUM"),
-                    reason="Debian's chromium package is not installed (.ci/run installs it)")  # fmt: skip
+@pytest.mark.skipif(
+    chromium() is None and not os.environ.get("FRIVOLOUS_REQUIRE_CHROMIUM"),
+    reason="Debian's chromium package is not installed (.ci/run installs it)",
+)
 def test_every_figure_loads_in_headless_chromium(sweep_folder: Path, tmp_path: Path) -> None:
     _, page = report(sweep_folder)
     browser = chromium()
     assert browser is not None, "FRIVOLOUS_REQUIRE_CHROMIUM is set but chromium is missing"
     dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     images = re.findall(r"<img[^>]*>", dom)
     assert len(images) >= 8
     assert all('data-loaded="1"' in image for image in images), "a figure did not load"
@@ -175,8 +236,15 @@ def test_reproduce_rejects_unknown_presets_and_scales(tmp_path: Path) -> None:
 def test_presets_command_lists_every_preset() -> None:
     result = CliRunner().invoke(app, ["presets"])
     assert result.exit_code == 0
-    for name in ("mlp-teacher", "alexnet-inits", "random-labels", "resnet18-imagenet", "inception-layer",
-                 "parameters", "mnist1d-cnn"):  # fmt: skip
+    for name in (
+        "mlp-teacher",
+        "alexnet-inits",
+        "random-labels",
+        "resnet18-imagenet",
+        "inception-layer",
+        "parameters",
+        "mnist1d-cnn",
+    ):
         assert name in result.output
 
 

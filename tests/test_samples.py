@@ -6,9 +6,8 @@ import numpy as np
 import torch
 
 import frivolous as fv
-from frivolous.measuring.samples import RowSampler, as_rows
-
 from conftest import conv_net
+from frivolous.measuring.samples import RowSampler, as_rows
 
 
 def numbered(examples: int, start: int, channels: int = 3, positions: int = 4) -> torch.Tensor:

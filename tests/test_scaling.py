@@ -14,17 +14,15 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from frivolous.experiments.executors import Task
+from conftest import TINY_SWEEP, same_tables
 from frivolous.common.files import read_json
-from frivolous.runs.layout import RunLayout
+from frivolous.experiments.executors import Task
 from frivolous.experiments.run import train_run
-from frivolous.sweeping import run_sweep
-from frivolous.runs.spec import RunSpec
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.results_table import load_results
-
-from conftest import TINY_SWEEP, same_tables
-
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec
+from frivolous.sweeping import run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +124,10 @@ def test_preempted_slurm_job_resumes_from_its_checkpoint(tmp_path: Path) -> None
     submitit = pytest.importorskip("submitit")
     from frivolous.experiments.slurm_executor import _job_class
 
-    values = {**TINY_SWEEP, "train": {**TINY_SWEEP["train"], "epochs": 40, "batch_size": 5, "optimizer": "adam", "lr": 0.01}}
+    values = {
+        **TINY_SWEEP,
+        "train": {**TINY_SWEEP["train"], "epochs": 40, "batch_size": 5, "optimizer": "adam", "lr": 0.01},
+    }
     spec = SweepSpec.from_dict({**values, "grid": {"model.width_factor": [1]}, "replicates": 1}).expand()[0].spec
     reference = train_run(spec, tmp_path / "reference", device="cpu", progress=False).layout
     layout = RunLayout.of(spec, tmp_path / "runs")
@@ -154,16 +155,40 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     values = {
         "model": {"family": "mlp", "width_factor": 0.5, "hidden_layers": 2},
         "data": {"name": "teacher", "input_dim": 10, "n_train": 200, "n_val": 40, "n_test": 40},
-        "train": {"epochs": 3, "batch_size": 20, "lr": 0.05, "optimizer": "momentum", "early_stopping": True,
-                  "monitor": "train_accuracy", "l2": 0.01, "l2_layers": ["hidden1"]},
+        "train": {
+            "epochs": 3,
+            "batch_size": 20,
+            "lr": 0.05,
+            "optimizer": "momentum",
+            "early_stopping": True,
+            "monitor": "train_accuracy",
+            "l2": 0.01,
+            "l2_layers": ["hidden1"],
+        },
     }
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(values))
     spec = RunSpec.from_dict(values)
     one = train_run(spec, tmp_path / "one", device="cpu", progress=False)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "frivolous", "train", str(spec_path), "--out", str(tmp_path / "two"), "--device", "cpu"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "frivolous",
+        "train",
+        str(spec_path),
+        "--out",
+        str(tmp_path / "two"),
+        "--device",
+        "cpu",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     layout = RunLayout.of(spec, tmp_path / "two")
     assert done.stdout.strip().splitlines() == [str(layout.root)]  # one process prints

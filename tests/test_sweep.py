@@ -13,19 +13,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import TINY_SWEEP, same_tables
 from frivolous.cli import app
-from frivolous.experiments.executors import Processes
 from frivolous.experiments import runner
-from frivolous.runs.layout import RunLayout
-from frivolous.experiments.run_pipeline import complete_run
+from frivolous.experiments.executors import Processes
 from frivolous.experiments.presets import PRESETS, SCALES
-from frivolous.sweeping import run_sweep
-from frivolous.runs.spec import SpecError
+from frivolous.experiments.run_pipeline import complete_run
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.results.results_table import load_results
-
-from conftest import TINY_SWEEP, same_tables
-
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import SpecError
+from frivolous.sweeping import run_sweep
 
 
 def tiny(**changes) -> SweepSpec:
@@ -36,10 +34,28 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     summary = run_sweep(tiny(), tmp_path, device="cpu", progress=False)
     assert (summary.total, summary.done, summary.failed) == (4, 4, 0)
     runs = load_results(tmp_path)
-    for column in ("run_id", "preset", "family", "width_factor", "replicate", "params", "train_accuracy",
-                   "test_accuracy", "auc", "auc_std", "similarity", "similarity_std", "status", "auc_init",
-                   "similarity_init", "similarity_fraction", "similarity_fraction_init", "model.width_factor",
-                   "collapsed", "kept"):  # fmt: skip
+    for column in (
+        "run_id",
+        "preset",
+        "family",
+        "width_factor",
+        "replicate",
+        "params",
+        "train_accuracy",
+        "test_accuracy",
+        "auc",
+        "auc_std",
+        "similarity",
+        "similarity_std",
+        "status",
+        "auc_init",
+        "similarity_init",
+        "similarity_fraction",
+        "similarity_fraction_init",
+        "model.width_factor",
+        "collapsed",
+        "kept",
+    ):
         assert column in runs, column
     assert sorted(runs["width_factor"]) == [0.25, 0.25, 0.5, 0.5] and set(runs["replicate"]) == {0, 1}
     assert runs["run_id"].is_unique and (runs["status"] == "done").all() and runs["kept"].all()
@@ -90,8 +106,10 @@ def test_a_failing_run_does_not_stop_the_sweep(tmp_path: Path) -> None:
 
 
 def test_selection_keeps_the_best_candidate(tmp_path: Path) -> None:
-    sweep = tiny(grid={"model.width_factor": [0.25], "train.lr": [0.0001, 0.05]},
-                 select={"over": ["train.lr"], "by": "val_accuracy"})  # fmt: skip
+    sweep = tiny(
+        grid={"model.width_factor": [0.25], "train.lr": [0.0001, 0.05]},
+        select={"over": ["train.lr"], "by": "val_accuracy"},
+    )
     run_sweep(sweep, tmp_path, device="cpu", progress=False)
     runs = load_results(tmp_path)
     assert len(runs) == 4 and runs["kept"].sum() == 2 and (runs["candidates"] == 2).all()
@@ -108,12 +126,25 @@ def test_worker_processes_give_the_same_table(tmp_path: Path) -> None:
 
 
 def test_kill_and_rerun_gives_the_same_table(tmp_path: Path) -> None:
-    values = {**TINY_SWEEP, "grid": {"model.width_factor": [0.25, 0.5, 1]}, "train": {**TINY_SWEEP["train"], "epochs": 6}}
+    values = {
+        **TINY_SWEEP,
+        "grid": {"model.width_factor": [0.25, 0.5, 1]},
+        "train": {**TINY_SWEEP["train"], "epochs": 6},
+    }
     spec_path = tmp_path / "sweep.yaml"
     spec_path.write_text(yaml.safe_dump(values))
     run_sweep(SweepSpec.from_dict(values), tmp_path / "whole", device="cpu", progress=False)
-    command = [sys.executable, "-m", "frivolous", "sweep", str(spec_path), "--out", str(tmp_path / "killed"),
-               "--device", "cpu"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "frivolous",
+        "sweep",
+        str(spec_path),
+        "--out",
+        str(tmp_path / "killed"),
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(tmp_path.glob("killed/runs/*/record.json"))) < 2:
@@ -168,12 +199,15 @@ def test_null_removes_a_field() -> None:
 
 
 def test_a_variant_that_sets_a_grid_field_pins_it():
-    sweep = SweepSpec.from_dict({
-        "model": {"family": "mlp"}, "data": {"name": "teacher"},
-        "grid": {"model.width_factor": [1, 2], "train.lr": [0.1, 0.01, 0.001]},
-        "variants": {"momentum": {}, "adam": {"train.optimizer": "adam", "train.lr": 0.001}},
-        "select": {"over": ["train.lr"]},
-    })  # fmt: skip
+    sweep = SweepSpec.from_dict(
+        {
+            "model": {"family": "mlp"},
+            "data": {"name": "teacher"},
+            "grid": {"model.width_factor": [1, 2], "train.lr": [0.1, 0.01, 0.001]},
+            "variants": {"momentum": {}, "adam": {"train.optimizer": "adam", "train.lr": 0.001}},
+            "select": {"over": ["train.lr"]},
+        }
+    )
     runs = sweep.expand()
     adam = [r for r in runs if r.variant_name == "adam"]
     assert len([r for r in runs if r.variant_name == "momentum"]) == 6
@@ -186,12 +220,14 @@ def test_a_diverged_candidate_is_recorded_and_never_selected(tmp_path):
     """An lr that blows the loss up ends its run as "diverged" (no error, no
     retry) and the selection keeps the best healthy candidate."""
     from conftest import TINY_SWEEP
-
-    from frivolous.sweeping import run_sweep
     from frivolous.results.results_table import load_results
+    from frivolous.sweeping import run_sweep
 
-    values = TINY_SWEEP | {"grid": {"model.width_factor": [0.25], "train.lr": [0.05, 1e30]}, "replicates": 1,
-                           "select": {"over": ["train.lr"]}}  # fmt: skip
+    values = TINY_SWEEP | {
+        "grid": {"model.width_factor": [0.25], "train.lr": [0.05, 1e30]},
+        "replicates": 1,
+        "select": {"over": ["train.lr"]},
+    }
     summary = run_sweep(SweepSpec.from_dict(values), tmp_path, progress=False)
     assert summary.failed == 0
     runs = load_results(tmp_path).set_index("train.lr")
@@ -231,4 +267,6 @@ def test_the_mlp_presets_are_the_released_experiments() -> None:
     assert list(figures) == ["B4", "B5", "B11"]
     assert figures["B11"].lines["momentum"] == "10k-dim, σ=1e-2"
     assert set(figures["B4"].lines.values()) | set(figures["B5"].lines.values()) | {
-        "10k-dim, SGD", "10k-dim, Adam"} == set(by_variant)  # fmt: skip
+        "10k-dim, SGD",
+        "10k-dim, Adam",
+    } == set(by_variant)

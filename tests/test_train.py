@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from frivolous import data, zoo
 from frivolous.cli import app
-from frivolous.runs.layout import RunLayout
 from frivolous.experiments.run import measure_run, train_run
+from frivolous.runs.layout import RunLayout
 from frivolous.runs.spec import RunSpec, TrainSpec
 from frivolous.train import Trainer, learning_rate, make_optimizer
 from frivolous.train.checkpoint import load_training_state, save_training_state
@@ -94,8 +94,9 @@ def test_early_stopping_restores_the_best_weights(tmp_path: Path) -> None:
 
 
 def test_patience_stops_early(tmp_path: Path) -> None:
-    outcome = train_run(tiny(epochs=40, early_stopping=True, patience=2, lr=1e-6), tmp_path, device="cpu",
-                        progress=False)  # fmt: skip
+    outcome = train_run(
+        tiny(epochs=40, early_stopping=True, patience=2, lr=1e-6), tmp_path, device="cpu", progress=False
+    )
     assert outcome.status["stopped_early"] and outcome.status["epochs"] < 40
 
 
@@ -104,8 +105,15 @@ def test_run_folder_contents_and_rerun_does_nothing(tmp_path: Path) -> None:
     outcome = train_run(spec, tmp_path, device="cpu", progress=False)
     layout = outcome.layout
     assert layout.root.name.startswith("mlp-") and layout.root.parent == tmp_path
-    for path in (layout.spec, layout.status, layout.weights, layout.history, layout.epoch_weights(0),
-                 layout.epoch_weights(2), layout.last_state):  # fmt: skip
+    for path in (
+        layout.spec,
+        layout.status,
+        layout.weights,
+        layout.history,
+        layout.epoch_weights(0),
+        layout.epoch_weights(2),
+        layout.last_state,
+    ):
         assert path.is_file(), path
     assert [p.name for p in layout.checkpoints.glob("last-*")] == ["last-3.safetensors"]  # older ones removed
     assert not layout.epoch_weights(1).exists()
@@ -127,14 +135,29 @@ def test_same_spec_same_weights(tmp_path: Path) -> None:
 
 def _run_cli(spec_path: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "frivolous", "train", str(spec_path), "--out", str(out),
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                            text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "frivolous", "train", str(spec_path), "--out", str(out), "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
 
 
 def test_kill_and_resume_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:
-    values = {**TINY, "data": {**TINY["data"], "n_train": 2000}, "train": {**TINY["train"], "epochs": 30,
-              "lr": 0.02, "batch_size": 16, "optimizer": "adam", "schedule": "exponential", "gamma": 0.9}}  # fmt: skip
+    values = {
+        **TINY,
+        "data": {**TINY["data"], "n_train": 2000},
+        "train": {
+            **TINY["train"],
+            "epochs": 30,
+            "lr": 0.02,
+            "batch_size": 16,
+            "optimizer": "adam",
+            "schedule": "exponential",
+            "gamma": 0.9,
+        },
+    }
     values["model"] = {"family": "mlp", "width_factor": 1, "hidden_layers": 2}
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(values))
@@ -195,18 +218,22 @@ def test_conv_families_train_and_measure_end_to_end(tmp_path: Path) -> None:
     from test_data import VAL_SIZE, checksums, write_cifar, write_pickle
 
     root = write_cifar(tmp_path / "data", write_pickle)
-    cifar = RunSpec.from_dict({
-        "model": {"family": "resnet56", "width_factor": 0.25, "init": "glorot_normal"},
-        "data": {"name": "cifar10", "n_val": VAL_SIZE, "augment": True, "checksums": checksums(root)},
-        "train": {"epochs": 1, "batch_size": 32, "weight_decay": 2e-4},
-        "measure": {"samplings": 1, "levels": 3, "max_examples": 16, "max_samples": 500},
-    })  # fmt: skip
-    mnist = RunSpec.from_dict({
-        "model": {"family": "cnn1d", "width_factor": 0.5},
-        "data": {"name": "mnist1d", "num_samples": 400},
-        "train": {"epochs": 1, "batch_size": 32, "optimizer": "adam", "lr": 0.003},
-        "measure": {"samplings": 1, "levels": 3, "max_examples": 50},
-    })  # fmt: skip
+    cifar = RunSpec.from_dict(
+        {
+            "model": {"family": "resnet56", "width_factor": 0.25, "init": "glorot_normal"},
+            "data": {"name": "cifar10", "n_val": VAL_SIZE, "augment": True, "checksums": checksums(root)},
+            "train": {"epochs": 1, "batch_size": 32, "weight_decay": 2e-4},
+            "measure": {"samplings": 1, "levels": 3, "max_examples": 16, "max_samples": 500},
+        }
+    )
+    mnist = RunSpec.from_dict(
+        {
+            "model": {"family": "cnn1d", "width_factor": 0.5},
+            "data": {"name": "mnist1d", "num_samples": 400},
+            "train": {"epochs": 1, "batch_size": 32, "optimizer": "adam", "lr": 0.003},
+            "measure": {"samplings": 1, "levels": 3, "max_examples": 50},
+        }
+    )
     for spec, layers in ((cifar, ["stem", "stage1", "stage2", "stage3"]), (mnist, ["conv1", "conv2", "conv3"])):
         layout = train_run(spec, tmp_path / "runs", device="cpu", data_root=root, progress=False).layout
         result = measure_run(layout.root, device="cpu", data_root=root, progress=False)
@@ -244,8 +271,16 @@ def _memorisable(val_seed: int) -> data.DataBundle:
 
 
 def test_stopping_on_training_accuracy_stops_at_100_percent_whatever_the_validation_labels() -> None:
-    spec = TrainSpec(optimizer="adam", lr=0.03, batch_size=16, epochs=300, early_stopping=True,
-                     monitor="train_accuracy", patience=25, stop_at=1.0)  # fmt: skip
+    spec = TrainSpec(
+        optimizer="adam",
+        lr=0.03,
+        batch_size=16,
+        epochs=300,
+        early_stopping=True,
+        monitor="train_accuracy",
+        patience=25,
+        stop_at=1.0,
+    )
     runs = []
     for val_seed in (2, 3):
         model = zoo.create("mlp", 1, in_features=10, init="he_normal", seed=0)
@@ -265,12 +300,18 @@ def test_stopping_on_training_accuracy_stops_at_100_percent_whatever_the_validat
 def test_stopping_on_training_accuracy_needs_no_validation_split() -> None:
     bundle = data.load("teacher", n_train=100, n_val=0, n_test=50, seed=0)
     spec = TrainSpec(epochs=2, early_stopping=True, monitor="train_accuracy")
-    state = Trainer(zoo.create("mlp", 0.25, in_features=10), bundle, spec, seed=0, device=torch.device("cpu"),
-                    progress=False).run()  # fmt: skip
+    state = Trainer(
+        zoo.create("mlp", 0.25, in_features=10), bundle, spec, seed=0, device=torch.device("cpu"), progress=False
+    ).run()
     assert all("train_eval_accuracy" in record for record in state.history)
     with pytest.raises(ValueError, match="early stopping on val_accuracy needs a validation split"):
-        Trainer(zoo.create("mlp", 0.25, in_features=10), bundle, TrainSpec(early_stopping=True), seed=0,
-                device=torch.device("cpu"))  # fmt: skip
+        Trainer(
+            zoo.create("mlp", 0.25, in_features=10),
+            bundle,
+            TrainSpec(early_stopping=True),
+            seed=0,
+            device=torch.device("cpu"),
+        )
 
 
 def test_l2_term_is_half_the_squared_fc_weights_and_touches_nothing_else() -> None:
@@ -287,8 +328,11 @@ def test_l2_term_is_half_the_squared_fc_weights_and_touches_nothing_else() -> No
         else:
             assert parameter.grad is None, name  # biases, convolutions and the output layer are not penalised
     assert len(L2Penalty(model, 1.0).weights) == 5  # every layer's weight, no bias
-    with pytest.raises(ValueError, match=r"l2_layers names \['fc3'\], which AlexNet lacks; its modules: "
-                                         r"\['conv1', 'pool1', 'norm1', 'conv2'"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"l2_layers names \['fc3'\], which AlexNet lacks; its modules: "
+        r"\['conv1', 'pool1', 'norm1', 'conv2'",
+    ):
         L2Penalty(model, 0.001, ("fc1", "fc3"))
 
 
@@ -298,8 +342,7 @@ def test_training_with_l2_adds_the_weight_decay_step_to_the_named_layer_only() -
     after = {}
     for l2 in (0.0, 0.5):
         model = zoo.create("mlp", 0.25, in_features=10, hidden_layers=2, init="he_normal", seed=0)
-        spec = TrainSpec(optimizer="sgd", lr=0.1, batch_size=100, epochs=1, l2=l2,
-                         l2_layers=("hidden1",) if l2 else ())  # fmt: skip
+        spec = TrainSpec(optimizer="sgd", lr=0.1, batch_size=100, epochs=1, l2=l2, l2_layers=("hidden1",) if l2 else ())
         Trainer(model, bundle, spec, seed=0, device=torch.device("cpu"), progress=False).run()
         after[l2] = model.state_dict()
     for name, initial in start.state_dict().items():

@@ -13,14 +13,30 @@ from scipy import stats
 
 from frivolous.results.paired import minimum_detectable
 from frivolous.results.verdicts import (
-    KEYS, LAYER_KEYS, MARGINS, PARTS, RULE, Margin, counted, describe_verdict, holm, layer_verdicts, lost_groups,
+    KEYS,
+    LAYER_KEYS,
+    MARGINS,
+    PARTS,
+    RULE,
+    Margin,
+    counted,
+    describe_verdict,
+    holm,
+    layer_verdicts,
+    lost_groups,
     verdicts,
-)  # fmt: skip
+)
 
 WIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
 PERMUTATIONS = 2_000
-TREND_KEYS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_beyond_init",
-              "similarity_fraction_beyond_init")  # fmt: skip
+TREND_KEYS = (
+    "test_accuracy",
+    "auc",
+    "similarity",
+    "similarity_fraction",
+    "auc_beyond_init",
+    "similarity_fraction_beyond_init",
+)
 
 
 def sweep(
@@ -75,9 +91,16 @@ def noise_sweep(seed: int) -> pd.DataFrame:
     range far wider than its equivalence margin: data that cannot tell."""
     rng = np.random.default_rng(seed)
     runs = sweep()
-    for column, high in (("test_accuracy", 1.0), ("auc", 1.0), ("auc_init", 1.0), ("similarity", 4.0),
-                         ("similarity_init", 4.0), ("similarity_fraction", 0.5), ("similarity_fraction_init", 0.5)):
-        runs[column] = rng.uniform(0.0, high, size=len(runs))  # fmt: skip
+    for column, high in (
+        ("test_accuracy", 1.0),
+        ("auc", 1.0),
+        ("auc_init", 1.0),
+        ("similarity", 4.0),
+        ("similarity_init", 4.0),
+        ("similarity_fraction", 0.5),
+        ("similarity_fraction_init", 0.5),
+    ):
+        runs[column] = rng.uniform(0.0, high, size=len(runs))
     return runs
 
 
@@ -93,11 +116,28 @@ def trends(row: pd.Series) -> list[str]:
 
 def test_columns() -> None:
     table = verdicts(sweep(auc=0.05), permutations=PERMUTATIONS)
-    expected = ["preset", "variant", "alpha", "n", "widths", "failed", "diverged", "pending", "collapsed", "not_kept",
-                "collapsed_init", "lost_groups"]  # fmt: skip
+    expected = [
+        "preset",
+        "variant",
+        "alpha",
+        "n",
+        "widths",
+        "failed",
+        "diverged",
+        "pending",
+        "collapsed",
+        "not_kept",
+        "collapsed_init",
+        "lost_groups",
+    ]
     expected += [f"{key}_{part}" for key in (*TREND_KEYS, "effective_width_fraction") for part in PARTS]
-    expected += ["auc_init_slope", "similarity_fraction_init_slope", "hypothesis", "hypothesis_controlled",
-                 "effective_width_slower"]
+    expected += [
+        "auc_init_slope",
+        "similarity_fraction_init_slope",
+        "hypothesis",
+        "hypothesis_controlled",
+        "effective_width_slower",
+    ]
     assert list(table.columns) == expected and KEYS == (*TREND_KEYS, "effective_width_fraction")
     for word in ("Spearman", "permutation", "Holm", "±δ", "inconclusive", "beyond init", "fraction"):
         assert word in RULE
@@ -247,11 +287,18 @@ def test_groups_whose_every_candidate_diverged_or_collapsed_are_counted() -> Non
     runs = sweep(auc=0.05)
     runs["group"] = [f"w{w}-r{r}" for w, r in zip(runs["width_factor"], runs["replicate"])]
     runs.loc[runs["group"] == "w4.0-r0", "status"] = "diverged"
-    candidates = pd.DataFrame([
-        {**runs.iloc[0].to_dict(), "group": "w0.25-r0", "status": "diverged", "kept": False},  # a kept run beside it
-        {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "diverged", "kept": False},
-        {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "done", "collapsed": True, "kept": True},
-    ])  # fmt: skip
+    candidates = pd.DataFrame(
+        [
+            {
+                **runs.iloc[0].to_dict(),
+                "group": "w0.25-r0",
+                "status": "diverged",
+                "kept": False,
+            },  # a kept run beside it
+            {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "diverged", "kept": False},
+            {**runs.iloc[0].to_dict(), "group": "w0.5-lost", "status": "done", "collapsed": True, "kept": True},
+        ]
+    )
     runs = pd.concat([runs, candidates], ignore_index=True)
     assert lost_groups(runs) == ["w0.5-lost", "w4.0-r0"]
     row = verdict(runs)
@@ -441,9 +488,17 @@ def layers_for(runs: pd.DataFrame, slopes: dict[str, float], samplings: int = 2,
             for stage in ("trained", "init"):
                 for sampling in range(samplings):
                     auc = 0.5 + (slope * np.log2(width) if stage == "trained" else 0.0)
-                    rows.append({"run_id": run_id, "stage": stage, "layer": layer, "sampling": sampling,
-                                 "auc": auc + 0.01 * rng.normal(), "similarity": 2.0 + 0.01 * rng.normal(),
-                                 "similarity_fraction": 0.1 + 0.01 * rng.normal()})  # fmt: skip
+                    rows.append(
+                        {
+                            "run_id": run_id,
+                            "stage": stage,
+                            "layer": layer,
+                            "sampling": sampling,
+                            "auc": auc + 0.01 * rng.normal(),
+                            "similarity": 2.0 + 0.01 * rng.normal(),
+                            "similarity_fraction": 0.1 + 0.01 * rng.normal(),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -569,20 +624,34 @@ def brute_force_p(runs: pd.DataFrame, metric: str) -> float:
     """The two-sided p-value of the within-seed rank statistic over every
     arrangement of the metric's values within their seeds, enumerated."""
     seeds = [group for _, group in runs.groupby("seed")]
-    centred = [(stats.rankdata(g["width_factor"]) - (len(g) + 1) / 2, stats.rankdata(g[metric]) - (len(g) + 1) / 2)
-               for g in seeds]  # fmt: skip
+    centred = [
+        (stats.rankdata(g["width_factor"]) - (len(g) + 1) / 2, stats.rankdata(g[metric]) - (len(g) + 1) / 2)
+        for g in seeds
+    ]
     observed = sum(float(x @ y) for x, y in centred)
     arrangements = itertools.product(*(itertools.permutations(y) for _, y in centred))
-    totals = np.array([sum(float(x @ np.array(order)) for (x, _), order in zip(centred, orders))
-                       for orders in arrangements])  # fmt: skip
+    totals = np.array(
+        [sum(float(x @ np.array(order)) for (x, _), order in zip(centred, orders)) for orders in arrangements]
+    )
     return min(1.0, 2 * min(np.mean(totals >= observed - 1e-9), np.mean(totals <= observed + 1e-9)))
 
 
 def tiny_paired_table() -> pd.DataFrame:
     """Three seeds with cells missing (4, 4 and 3 runs: 24 * 24 * 6 = 3,456
     arrangements), a tie in the metric, and a weak rise within seeds."""
-    cells = [(0, 0.25), (0, 0.5), (0, 1.0), (0, 4.0), (1, 0.5), (1, 1.0), (1, 2.0), (1, 4.0), (2, 0.25), (2, 1.0),
-             (2, 2.0)]  # fmt: skip
+    cells = [
+        (0, 0.25),
+        (0, 0.5),
+        (0, 1.0),
+        (0, 4.0),
+        (1, 0.5),
+        (1, 1.0),
+        (1, 2.0),
+        (1, 4.0),
+        (2, 0.25),
+        (2, 1.0),
+        (2, 2.0),
+    ]
     runs = sweep(widths=(1.0,), replicates=len(cells))
     runs["seed"], runs["width_factor"] = [s for s, _ in cells], [w for _, w in cells]
     runs["auc"] = [0.50, 0.52, 0.51, 0.53, 0.60, 0.58, 0.61, 0.62, 0.40, 0.40, 0.41]
@@ -653,8 +722,12 @@ def test_how_a_question_reads_a_trend_within_the_margin() -> None:
     assert counted("falls, within the margin", flat_shown=False) == "falls"
     assert counted("falls, within the margin", flat_shown=True, asked="falls") == "flat"
     assert counted("rises, within the margin", flat_shown=False, asked="falls") == "rises"
-    assert [counted(word, flat_shown=True) for word in ("rises", "falls", "flat", "inconclusive")] == \
-        ["rises", "falls", "flat", "inconclusive"]  # fmt: skip
+    assert [counted(word, flat_shown=True) for word in ("rises", "falls", "flat", "inconclusive")] == [
+        "rises",
+        "falls",
+        "flat",
+        "inconclusive",
+    ]
 
 
 def test_runs_without_a_seed_are_refused() -> None:

@@ -204,8 +204,11 @@ def test_initialiser_sets_norms_and_default_is_untouched() -> None:
     initialise(model, "default", generator=torch.Generator())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     initialise(model, "he_normal", generator=torch.Generator())
-    assert all(torch.equal(m.weight, torch.ones_like(m.weight)) and not m.bias.any()
-               for m in model.modules() if isinstance(m, nn.BatchNorm2d))  # fmt: skip
+    assert all(
+        torch.equal(m.weight, torch.ones_like(m.weight)) and not m.bias.any()
+        for m in model.modules()
+        if isinstance(m, nn.BatchNorm2d)
+    )
     assert not model.fc.bias.any()
 
 
@@ -219,12 +222,42 @@ def test_alexnet_biases_start_as_released() -> None:
 
 
 def test_inception_probes_the_layers_the_released_analysis_averages() -> None:
-    released = ["conv0", "conv1", "conv2", "conv3", "conv4", "mixed_35x35x256a", "mixed_35x35x288a",
-                "mixed_35x35x288b", "mixed_17x17x768a", "mixed_17x17x768b", "mixed_17x17x768c", "mixed_17x17x768d",
-                "mixed_17x17x768e", "mixed_17x17x1280a", "mixed_8x8x2048a", "mixed_8x8x2048b"]  # fmt: skip
-    ours = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b",
-            "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b",
-            "Mixed_7c"]  # fmt: skip
+    released = [
+        "conv0",
+        "conv1",
+        "conv2",
+        "conv3",
+        "conv4",
+        "mixed_35x35x256a",
+        "mixed_35x35x288a",
+        "mixed_35x35x288b",
+        "mixed_17x17x768a",
+        "mixed_17x17x768b",
+        "mixed_17x17x768c",
+        "mixed_17x17x768d",
+        "mixed_17x17x768e",
+        "mixed_17x17x1280a",
+        "mixed_8x8x2048a",
+        "mixed_8x8x2048b",
+    ]
+    ours = [
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+    ]
     assert len(released) == len(ours) == 16
     with torch.device("meta"):
         model = zoo.FAMILIES["inception_v3"](0.25)

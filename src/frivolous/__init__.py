@@ -1,9 +1,9 @@
 """frivolous: find the units a trained neural network could do without.
 
-    import frivolous as fv
-    result = fv.measure(model, data)      # removable and repeated units
-    print(result.auc, result.similarity)
-    small = fv.compress(model, data)      # the smaller network, same function
+import frivolous as fv
+result = fv.measure(model, data)      # removable and repeated units
+print(result.auc, result.similarity)
+small = fv.compress(model, data)      # the smaller network, same function
 """
 
 from frivolous import data, zoo

@@ -87,8 +87,11 @@ def train(
         return
     status = outcome.status
     note = "already trained" if outcome.skipped else f"trained in {status['seconds']:.1f} s"
-    accuracies = ", ".join(f"{split} {status[f'{split}_accuracy']:.4f}" for split in ("train", "val", "test")
-                           if f"{split}_accuracy" in status)  # fmt: skip
+    accuracies = ", ".join(
+        f"{split} {status[f'{split}_accuracy']:.4f}"
+        for split in ("train", "val", "test")
+        if f"{split}_accuracy" in status
+    )
     typer.echo(f"{note}: {status['epochs']} epochs, {status['params']:,} parameters, accuracy {accuracies}", err=True)
     typer.echo(str(outcome.layout.root))
 
@@ -101,8 +104,8 @@ def measure_command(
 ) -> None:
     """Measure a trained run with its spec's options; write the results into its folder."""
     from frivolous.experiments.run import measure_run
-    from frivolous.runs.spec import SpecError
     from frivolous.measuring.console_table import layer_table
+    from frivolous.runs.spec import SpecError
 
     try:
         result = measure_run(run_dir, device=device, data_root=data_root)
@@ -116,11 +119,16 @@ def measure_command(
 def _one_target(*, agreement: float | None, units: int | None, ratio: float | None) -> None:
     """Refuse contradictory targets before any model is loaded: --agreement is
     what the search for sizes keeps, --units and --ratio fix the sizes."""
-    given = [f"--{name}" for name, value in (("agreement", agreement), ("units", units), ("ratio", ratio))
-             if value is not None]  # fmt: skip
+    given = [
+        f"--{name}"
+        for name, value in (("agreement", agreement), ("units", units), ("ratio", ratio))
+        if value is not None
+    ]
     if len(given) > 1:
-        raise ValueError(f"give one of --agreement, --units and --ratio, not {' and '.join(given)}: --agreement is "
-                         "what the search for sizes keeps, --units and --ratio fix the sizes")  # fmt: skip
+        raise ValueError(
+            f"give one of --agreement, --units and --ratio, not {' and '.join(given)}: --agreement is "
+            "what the search for sizes keeps, --units and --ratio fix the sizes"
+        )
 
 
 def _unchanged(layers: pd.DataFrame, *, units: int | None, ratio: float | None) -> str:
@@ -137,32 +145,59 @@ def _unchanged(layers: pd.DataFrame, *, units: int | None, ratio: float | None) 
 
 @app.command("compress")
 def compress_command(
-    model: str = typer.Argument(..., help="A trained run's folder, or a model as analyze names it: "
-                                "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], path/to/file.py:FUNCTION or "
-                                "package.module:FUNCTION."),
+    model: str = typer.Argument(
+        ...,
+        help="A trained run's folder, or a model as analyze names it: "
+        "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], path/to/file.py:FUNCTION or "
+        "package.module:FUNCTION.",
+    ),
     out: Path = typer.Option(..., "--out", help="Folder for model.safetensors and compressed.json."),
-    agreement: float | None = typer.Option(None, "--agreement", help="Top-1 agreement with the original to keep on "
-                                           "the calibration data (the smallest network that keeps it is searched; "
-                                           "default 0.99 when neither --units nor --ratio is given)."),
+    agreement: float | None = typer.Option(
+        None,
+        "--agreement",
+        help="Top-1 agreement with the original to keep on "
+        "the calibration data (the smallest network that keeps it is searched; "
+        "default 0.99 when neither --units nor --ratio is given).",
+    ),
     units: int | None = typer.Option(None, "--units", min=1, help="Keep this many units in every compressible layer."),
     ratio: float | None = typer.Option(None, "--ratio", min=1.0, help="About this many times fewer parameters."),
-    data: str | None = typer.Option(None, "--data", help="A run folder: its split to fit on, train (default), val or "
-                                    "test. Any other model: its data, as analyze names it (imagefolder:PATH, cifar10, "
-                                    "mnist1d, teacher, FILE.safetensors, FILE.npy, random:C,H,W, ...)."),
-    held_out: str | None = typer.Option(None, "--held-out", help="A run folder: its split to judge on (never fitted): "
-                                        "train, val or test (default test)."),
-    examples: int = typer.Option(2000, "--examples", min=2, help="Calibration examples (seeded; class-stratified "
-                                 "where the labels are known)."),
-    held_out_examples: int | None = typer.Option(None, "--held-out-examples", min=1, help="Examples to judge on, "
-                                                 "never fitted (default: a run's whole held-out split; for any other "
-                                                 "model 1000 of --data, apart from the calibration examples)."),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help="A run folder: its split to fit on, train (default), val or "
+        "test. Any other model: its data, as analyze names it (imagefolder:PATH, cifar10, "
+        "mnist1d, teacher, FILE.safetensors, FILE.npy, random:C,H,W, ...).",
+    ),
+    held_out: str | None = typer.Option(
+        None,
+        "--held-out",
+        help="A run folder: its split to judge on (never fitted): train, val or test (default test).",
+    ),
+    examples: int = typer.Option(
+        2000, "--examples", min=2, help="Calibration examples (seeded; class-stratified where the labels are known)."
+    ),
+    held_out_examples: int | None = typer.Option(
+        None,
+        "--held-out-examples",
+        min=1,
+        help="Examples to judge on, "
+        "never fitted (default: a run's whole held-out split; for any other "
+        "model 1000 of --data, apart from the calibration examples).",
+    ),
     stage: str | None = typer.Option(None, "--stage", help="A run folder: trained (default), init or epoch-N."),
-    weights: Path | None = typer.Option(None, "--weights", help="Weights for the model: .safetensors (.pt/.pth only "
-                                        "through torch.load(weights_only=True))."),
-    model_args: list[str] | None = typer.Option(None, "--model-arg", help="KEY=VALUE for the model's builder or "
-                                                "factory, e.g. num_classes=10 (repeat)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seeds the examples drawn, the held-out part and the fit "
-                                    "(default 0; a run folder: its spec's seed)."),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        help="Weights for the model: .safetensors (.pt/.pth only through torch.load(weights_only=True)).",
+    ),
+    model_args: list[str] | None = typer.Option(
+        None, "--model-arg", help="KEY=VALUE for the model's builder or factory, e.g. num_classes=10 (repeat)."
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="Seeds the examples drawn, the held-out part and the fit (default 0; a run folder: its spec's seed).",
+    ),
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
 ) -> None:
@@ -186,27 +221,52 @@ def compress_command(
             warnings.simplefilter("always", CompressionWarning)
             if scheme == "run":
                 if weights is not None or model_args or seed is not None:
-                    raise SourceError("a run folder is built and seeded by its own spec; drop --weights, --model-arg "
-                                      "and --seed")  # fmt: skip
+                    raise SourceError(
+                        "a run folder is built and seeded by its own spec; drop --weights, --model-arg and --seed"
+                    )
                 if data is not None and data not in SPLITS:
-                    raise SourceError(f"--data of a run folder is the split to fit on ({', '.join(SPLITS)}), "
-                                      f"got {data!r}")  # fmt: skip
+                    raise SourceError(
+                        f"--data of a run folder is the split to fit on ({', '.join(SPLITS)}), got {data!r}"
+                    )
                 result, architecture = compress_run(
-                    Path(argument), agreement=agreement, units=units, ratio=ratio, calibration=data or "train",
-                    held_out=held_out or "test", examples=examples, held_out_examples=held_out_examples,
-                    stage=stage or "trained", device=device, data_root=data_root)  # fmt: skip
+                    Path(argument),
+                    agreement=agreement,
+                    units=units,
+                    ratio=ratio,
+                    calibration=data or "train",
+                    held_out=held_out or "test",
+                    examples=examples,
+                    held_out_examples=held_out_examples,
+                    stage=stage or "trained",
+                    device=device,
+                    data_root=data_root,
+                )
                 record = {"run": argument, "stage": stage or "trained"}
             else:
                 if held_out is not None or stage is not None:
-                    raise SourceError("--held-out and --stage are a run folder's; any other model is judged on "
-                                      "--held-out-examples examples of --data that the fit never sees")  # fmt: skip
+                    raise SourceError(
+                        "--held-out and --stage are a run folder's; any other model is judged on "
+                        "--held-out-examples examples of --data that the fit never sees"
+                    )
                 named = compress_named(
-                    model, data, weights=weights, options=parse_model_args(model_args or ()), examples=examples,
-                    held_out=held_out_examples or HELD_OUT_EXAMPLES, agreement=agreement, units=units, ratio=ratio,
-                    seed=seed or 0, device=device, data_root=data_root)  # fmt: skip
+                    model,
+                    data,
+                    weights=weights,
+                    options=parse_model_args(model_args or ()),
+                    examples=examples,
+                    held_out=held_out_examples or HELD_OUT_EXAMPLES,
+                    agreement=agreement,
+                    units=units,
+                    ratio=ratio,
+                    seed=seed or 0,
+                    device=device,
+                    data_root=data_root,
+                )
                 result, architecture, record, caution = named.result, named.architecture, named.record, named.caution
-                described = (f"fitted on {record['calibration_examples']} examples of {record['data']}, judged on "
-                             f"{result.held_out_examples} others")  # fmt: skip
+                described = (
+                    f"fitted on {record['calibration_examples']} examples of {record['data']}, judged on "
+                    f"{result.held_out_examples} others"
+                )
         unchanged = _unchanged(result.layers, units=units, ratio=ratio)
         if unchanged and (units is not None or ratio is not None):  # a size asked for that changes nothing
             raise ValueError(f"{unchanged}; nothing written to {out}")
@@ -220,8 +280,9 @@ def compress_command(
     for warning in dict.fromkeys([caution] + [str(w.message).strip().split("\n")[0] for w in caught]):
         if warning:
             console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
-    console.print(result.layers[["layer", "units_before", "units_after", "note"]].to_string(index=False),
-                  highlight=False)  # fmt: skip
+    console.print(
+        result.layers[["layer", "units_before", "units_after", "note"]].to_string(index=False), highlight=False
+    )
     if described:
         console.print(described, highlight=False)
     console.print(result.summary(), highlight=False)
@@ -230,24 +291,44 @@ def compress_command(
 
 @app.command()
 def analyze(
-    model: str = typer.Argument(..., help="torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], hf:NAME_OR_PATH, a run "
-                                "folder, path/to/file.py:FUNCTION or package.module:FUNCTION."),
-    data: str | None = typer.Option(None, "--data", help="imagefolder:PATH, cifar10, mnist1d, teacher, FILE.safetensors, "
-                                    "FILE.npy, random:C,H,W, hf-dataset:NAME[:SPLIT], FILE.txt (a run folder: its own "
-                                    "data if not given)."),
-    layers: list[str] | None = typer.Option(None, "--layers", help="Layers to probe (repeat, or separate by commas; "
-                                            "default: every hidden activation after a nonlinearity)."),
-    examples: int | None = typer.Option(None, "--examples", min=2, help="Examples to measure (default 1000; a run "
-                                        "folder: its spec's)."),
-    out: Path | None = typer.Option(None, "--out", help="Folder of the tables, figures and report.html "
-                                    "(default: analysis/<MODEL>)."),
+    model: str = typer.Argument(
+        ...,
+        help="torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], hf:NAME_OR_PATH, a run "
+        "folder, path/to/file.py:FUNCTION or package.module:FUNCTION.",
+    ),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help="imagefolder:PATH, cifar10, mnist1d, teacher, FILE.safetensors, "
+        "FILE.npy, random:C,H,W, hf-dataset:NAME[:SPLIT], FILE.txt (a run folder: its own "
+        "data if not given).",
+    ),
+    layers: list[str] | None = typer.Option(
+        None,
+        "--layers",
+        help="Layers to probe (repeat, or separate by commas; default: every hidden activation after a nonlinearity).",
+    ),
+    examples: int | None = typer.Option(
+        None, "--examples", min=2, help="Examples to measure (default 1000; a run folder: its spec's)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder of the tables, figures and report.html (default: analysis/<MODEL>)."
+    ),
     device: str = DEVICE,
-    max_memory: str | None = typer.Option(None, "--max-memory", help="Memory of one batched re-run's activations, "
-                                          "as 2GiB or 500MB (default: 1 GiB on CPU, a quarter of free GPU memory)."),
-    weights: Path | None = typer.Option(None, "--weights", help="Weights for the model: .safetensors (.pt/.pth only "
-                                        "through torch.load(weights_only=True))."),
-    model_args: list[str] | None = typer.Option(None, "--model-arg", help="KEY=VALUE for the model's builder or "
-                                                "factory, e.g. num_classes=10 (repeat)."),
+    max_memory: str | None = typer.Option(
+        None,
+        "--max-memory",
+        help="Memory of one batched re-run's activations, "
+        "as 2GiB or 500MB (default: 1 GiB on CPU, a quarter of free GPU memory).",
+    ),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        help="Weights for the model: .safetensors (.pt/.pth only through torch.load(weights_only=True)).",
+    ),
+    model_args: list[str] | None = typer.Option(
+        None, "--model-arg", help="KEY=VALUE for the model's builder or factory, e.g. num_classes=10 (repeat)."
+    ),
     samplings: int | None = typer.Option(None, "--samplings", min=1, help="Random samplings (default 3)."),
     levels: int | None = typer.Option(None, "--levels", min=2, help="Ablation levels from 0 to 1 (default 7)."),
     unit: str | None = typer.Option(None, "--unit", help="element (default; the paper's text) or channel."),
@@ -259,8 +340,8 @@ def analyze(
 ) -> None:
     """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
     from frivolous.analysis import analyze as run
-    from frivolous.analysis.options import default_out, layer_names, parse_model_args, parse_size
     from frivolous.analysis.layer_table import terminal_table
+    from frivolous.analysis.options import default_out, layer_names, parse_model_args, parse_size
     from frivolous.sources import SourceError, resolve_data, resolve_model
 
     try:
@@ -268,17 +349,34 @@ def analyze(
         source = resolve_model(model, weights=weights, options=parse_model_args(model_args or ()), data_root=data_root)
         examples_of = resolve_data(data, source, examples=examples, seed=seed or 0, data_root=data_root)
         folder = out if out is not None else Path(default_out(model))
-        result = run(source, examples_of, folder, layers=layer_names(layers), device=device, max_memory=budget,
-                     samplings=samplings, levels=levels, unit=unit, threshold=threshold, max_samples=max_samples,
-                     batch_size=batch_size, seed=seed)  # fmt: skip
+        result = run(
+            source,
+            examples_of,
+            folder,
+            layers=layer_names(layers),
+            device=device,
+            max_memory=budget,
+            samplings=samplings,
+            levels=levels,
+            unit=unit,
+            threshold=threshold,
+            max_samples=max_samples,
+            batch_size=batch_size,
+            seed=seed,
+        )
     except (SourceError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     console = Console(width=max(Console().width, 130 + int(result.table["layer"].str.len().max())))
     for warning in result.warnings:
         console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
-    console.print(terminal_table(result.table, f"{source.label} on {examples_of.label}: {examples_of.examples} "
-                                 f"examples, {result.result.examples} predictions"))  # fmt: skip
+    console.print(
+        terminal_table(
+            result.table,
+            f"{source.label} on {examples_of.label}: {examples_of.examples} "
+            f"examples, {result.result.examples} predictions",
+        )
+    )
     typer.echo(f"report: {result.layout.report} (tables and figures beside it); took {result.seconds:.1f} s")
 
 
@@ -292,13 +390,27 @@ CPUS = typer.Option(None, "--cpus", min=0, help="Ray/Slurm: CPUs per run (defaul
 GPUS = typer.Option(None, "--gpus", min=0, help="Ray/Slurm: GPUs per run.")
 MEM = typer.Option(None, "--mem", min=0, help="Slurm: memory per run, in GB.")
 PARALLELISM = typer.Option(64, "--parallelism", min=1, help="Slurm: jobs of the array running at once.")
-BATCH_RUNS = typer.Option("auto", "--batch-runs", help="Train runs that differ only in seed, init, optimiser or lr "
-                          "as one batched model: auto (the MLP and 1-D CNN runs), N (at most N runs a batch) or off. "
-                          "Local executor only.")  # fmt: skip
+BATCH_RUNS = typer.Option(
+    "auto",
+    "--batch-runs",
+    help="Train runs that differ only in seed, init, optimiser or lr "
+    "as one batched model: auto (the MLP and 1-D CNN runs), N (at most N runs a batch) or off. "
+    "Local executor only.",
+)
 
 
-def _executor_options(kind: str, jobs: int, address: str | None, dashboard: bool, partition: str | None,
-                      minutes: int, cpus: float | None, gpus: float | None, mem: float | None, parallelism: int):  # fmt: skip
+def _executor_options(
+    kind: str,
+    jobs: int,
+    address: str | None,
+    dashboard: bool,
+    partition: str | None,
+    minutes: int,
+    cpus: float | None,
+    gpus: float | None,
+    mem: float | None,
+    parallelism: int,
+):
     from frivolous.experiments.executors import EXECUTORS, ExecutorOptions
 
     if kind not in EXECUTORS:
@@ -317,8 +429,9 @@ def _batch_runs(value: str, executor_kind: str) -> str:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     if executor_kind != "local" and not setting.off and not setting.auto:
-        typer.echo(f"--batch-runs {value} needs the local executor; --executor {executor_kind} trains each run alone",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"--batch-runs {value} needs the local executor; --executor {executor_kind} trains each run alone", err=True
+        )
         raise typer.Exit(2)
     return value
 
@@ -343,20 +456,22 @@ def sweep(
 ) -> None:
     """Train and measure every run of a sweep; skip finished runs; write the results tables."""
     from frivolous.experiments.executors import make_executor
-    from frivolous.sweeping import run_sweep
-    from frivolous.runs.spec import SpecError
     from frivolous.experiments.sweep import SweepSpec
+    from frivolous.runs.spec import SpecError
+    from frivolous.sweeping import run_sweep
 
     try:
         sweep_spec = SweepSpec.from_yaml(spec)
     except SpecError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
-                                parallelism)  # fmt: skip
+    options = _executor_options(
+        executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem, parallelism
+    )
     batching = _batch_runs(batch_runs, executor_kind)
-    summary = run_sweep(sweep_spec, out, executor=make_executor(options, out), device=device, data_root=data_root,
-                        batch_runs=batching)  # fmt: skip
+    summary = run_sweep(
+        sweep_spec, out, executor=make_executor(options, out), device=device, data_root=data_root, batch_runs=batching
+    )
     typer.echo(f"results: {out / 'results.parquet'}")
     typer.echo(summary.line())
     raise typer.Exit(1 if summary.failed else 0)
@@ -373,14 +488,27 @@ def presets() -> None:
     for column in ("preset", "figures", "what", "varies", "data", "quick", "paper"):
         table.add_column(column)
     for preset in PRESETS.values():
-        table.add_row(preset.name, preset.figures, preset.title, preset.varies, preset.data or "-",
-                      preset.estimate("quick"), preset.estimate("paper"))  # fmt: skip
+        table.add_row(
+            preset.name,
+            preset.figures,
+            preset.title,
+            preset.varies,
+            preset.data or "-",
+            preset.estimate("quick"),
+            preset.estimate("paper"),
+        )
     console = Console(width=max(Console().width, 160))
     console.print(table)
-    console.print("Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.run_costs); GPUs divide the "
-                  "CIFAR-10 and ImageNet ones by far.", highlight=False)  # fmt: skip
-    console.print(f"How each preset follows the paper's text and the authors' released code, setting by setting: "
-                  f"{_fidelity_doc()}", highlight=False)  # fmt: skip
+    console.print(
+        "Costs: an order of magnitude on a 2-core CPU (frivolous.experiments.run_costs); GPUs divide the "
+        "CIFAR-10 and ImageNet ones by far.",
+        highlight=False,
+    )
+    console.print(
+        f"How each preset follows the paper's text and the authors' released code, setting by setting: "
+        f"{_fidelity_doc()}",
+        highlight=False,
+    )
 
 
 def _fidelity_doc() -> str:
@@ -435,7 +563,8 @@ def reproduce(
 
     With no preset: the default main job, the MLP experiments on the teacher data (figures B4, B5, B11)."""
     from frivolous.experiments.executors import make_executor
-    from frivolous.experiments.presets import SCALES, preset as find_preset
+    from frivolous.experiments.presets import SCALES
+    from frivolous.experiments.presets import preset as find_preset
     from frivolous.reproduce import reproduce as run
 
     try:
@@ -446,11 +575,19 @@ def reproduce(
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     folder = out if out is not None else Path("out") / f"{preset}-{scale}"
-    options = _executor_options(executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem,
-                                parallelism)  # fmt: skip
+    options = _executor_options(
+        executor_kind, jobs, address, dashboard, partition, minutes, cpus, gpus, mem, parallelism
+    )
     batching = _batch_runs(batch_runs, executor_kind)
-    result = run(preset, scale=scale, out=folder, executor=make_executor(options, folder), device=device,
-                 data_root=data_root, batch_runs=batching)  # fmt: skip
+    result = run(
+        preset,
+        scale=scale,
+        out=folder,
+        executor=make_executor(options, folder),
+        device=device,
+        data_root=data_root,
+        batch_runs=batching,
+    )
     if result.summary is not None:
         typer.echo(result.summary.line())
     typer.echo(f"report: {result.html} (and {result.markdown.name}); took {result.seconds / 60:.1f} minutes")

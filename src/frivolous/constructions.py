@@ -91,8 +91,12 @@ def small_network(
 
 def _parts(small: OneHidden) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     linear = small.hidden.linear
-    return (linear.weight.detach().clone(), linear.bias.detach().clone(),
-            small.out.weight.detach().clone(), small.out.bias.detach().clone())  # fmt: skip
+    return (
+        linear.weight.detach().clone(),
+        linear.bias.detach().clone(),
+        small.out.weight.detach().clone(),
+        small.out.bias.detach().clone(),
+    )
 
 
 def duplicated(small: OneHidden) -> OneHidden:

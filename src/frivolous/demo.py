@@ -57,8 +57,9 @@ def _measure_one(
     model = construction.model
     wide = construction.key != "S"
     layers = ["hidden", HALF] if wide else ["hidden"]
-    result = measure(model, inputs, layers, seed=seed, samplings=samplings, all_layers=False,
-                     device="cpu", progress=False)  # fmt: skip
+    result = measure(
+        model, inputs, layers, seed=seed, samplings=samplings, all_layers=False, device="cpu", progress=False
+    )
     layer = result.layers["hidden"]
     with torch.no_grad():
         agreement = float((labels_of(model(inputs)) == reference).float().mean())
@@ -98,7 +99,9 @@ of them, so the whole layer's AUC matches S's: the extra removability shows in t
 
 
 def render(rows: list[DemoRow], console: Console) -> None:
-    table = Table(title="The constructions of the paper's Section 2.3: S and four networks L twice as wide, same function")
+    table = Table(
+        title="The constructions of the paper's Section 2.3: S and four networks L twice as wide, same function"
+    )
     table.add_column("network", no_wrap=True)
     table.add_column("paper: more", no_wrap=True)
     for column in ("units", "agree", "AUC", "AUC half", "similarity", "fraction", "dead"):

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from frivolous.experiments.executors import Executor
 from frivolous.common.files import read_json, write_json
-from frivolous.experiments.presets import DEFAULT, PaperFigure, Preset, preset as find_preset
-from frivolous.sweeping import run_sweep
+from frivolous.experiments.executors import Executor
+from frivolous.experiments.presets import DEFAULT, PaperFigure, Preset
+from frivolous.experiments.presets import preset as find_preset
 from frivolous.experiments.runner import SWEEP_INFO, SweepSummary, load_sweep, versions
-from frivolous.results.sweep_report import ReportInputs, write_report
 from frivolous.results.results_table import TABLES, load_results
+from frivolous.results.sweep_report import ReportInputs, write_report
 from frivolous.results.verdicts import layer_verdicts, verdicts
+from frivolous.sweeping import run_sweep
 
 FIGURES = "figures"
 
@@ -100,8 +101,17 @@ def reproduce(
     if chosen.build is None:
         markdown, page = _parameters_only(chosen, folder)
         return Reproduction(folder, None, markdown, page, time.perf_counter() - started)
-    summary = run_sweep(chosen.sweep(scale), folder, preset=name, scale=scale, executor=executor, device=device,
-                        data_root=data_root, progress=progress, batch_runs=batch_runs)  # fmt: skip
+    summary = run_sweep(
+        chosen.sweep(scale),
+        folder,
+        preset=name,
+        scale=scale,
+        executor=executor,
+        device=device,
+        data_root=data_root,
+        progress=progress,
+        batch_runs=batch_runs,
+    )
     markdown, page = report(folder)
     return Reproduction(folder, summary, markdown, page, time.perf_counter() - started)
 

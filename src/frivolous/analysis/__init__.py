@@ -8,7 +8,7 @@
 The command ``frivolous analyze`` does the same from the command line.
 """
 
-from frivolous.analysis.pipeline import Analysis, Measured, analyze, measure_source, write_analysis
 from frivolous.analysis.by_layer import measure_by_layer
+from frivolous.analysis.pipeline import Analysis, Measured, analyze, measure_source, write_analysis
 
 __all__ = ["Analysis", "Measured", "analyze", "measure_by_layer", "measure_source", "write_analysis"]

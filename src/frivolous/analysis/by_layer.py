@@ -51,8 +51,13 @@ def measure_by_layer(
             last = measure(model, data, [name], device=device, all_layers=False, progress=False, **options)
             results[name] = last.layers[name]
     assert last is not None
-    return MeasureResult(layers=results, all_layers=None, examples=last.examples,
-                         settings=last.settings | {"layers": names}, predicted=last.predicted)  # fmt: skip
+    return MeasureResult(
+        layers=results,
+        all_layers=None,
+        examples=last.examples,
+        settings=last.settings | {"layers": names},
+        predicted=last.predicted,
+    )
 
 
 @contextmanager
@@ -63,7 +68,7 @@ def said_once() -> Iterator[None]:
         shown: set[tuple[str, type]] = set()
         show = warnings.showwarning
 
-        def once(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        def once(message, category, filename, lineno, file=None, line=None):
             if (str(message), category) not in shown:
                 shown.add((str(message), category))
                 show(message, category, filename, lineno, file, line)

@@ -25,11 +25,17 @@ MAX_LEGEND = 12
 """Beyond this many layers the ablation curves name only the first and the last."""
 MAX_NAME = 36
 """Characters of a layer's name shown in a legend or title (its end, which tells layers apart)."""
-PANELS = {"auc": "area under ablation curve", "similarity": "similar units per unit",
-          "similarity_fraction": "fraction of other units similar", "dead_fraction": "fraction of units dead"}  # fmt: skip
-WIDTH_LINES = {"non_prunable": ("units", "non-prunable units (0.8 agreement)"),
-               "pca95": ("channels", "principal components (95% variance)"),
-               "pca80": ("channels", "principal components (80% variance)")}  # fmt: skip
+PANELS = {
+    "auc": "area under ablation curve",
+    "similarity": "similar units per unit",
+    "similarity_fraction": "fraction of other units similar",
+    "dead_fraction": "fraction of units dead",
+}
+WIDTH_LINES = {
+    "non_prunable": ("units", "non-prunable units (0.8 agreement)"),
+    "pca95": ("channels", "principal components (95% variance)"),
+    "pca80": ("channels", "principal components (80% variance)"),
+}
 """The effective-width metrics drawn, each as a share of the layer's units or channels."""
 
 
@@ -48,8 +54,14 @@ def metrics_by_depth(table: pd.DataFrame, stem: str | Path, title: str | None = 
             ax = axes[-1]
             for i, metric in enumerate(widths):
                 size, label = WIDTH_LINES[metric]
-                ax.plot(frame["depth"], frame[metric] / frame[size], marker="o", markersize=4, color=f"C{i + 1}",
-                        label=label)  # fmt: skip
+                ax.plot(
+                    frame["depth"],
+                    frame[metric] / frame[size],
+                    marker="o",
+                    markersize=4,
+                    color=f"C{i + 1}",
+                    label=label,
+                )
             ax.set_ylabel("share of the layer's units")
             ax.set_ylim(0, 1.03)
             ax.legend(fontsize="small", loc="best")
@@ -68,8 +80,9 @@ def chosen_layers(layers: list[str], count: int = HISTOGRAM_LAYERS) -> list[str]
     return [layers[i] for i in np.unique(np.linspace(0, len(layers) - 1, count).round().astype(int))]
 
 
-def similarity_histograms(histograms: pd.DataFrame, layers: list[str], threshold: float, stem: str | Path,
-                          title: str | None = None) -> list[Path]:  # fmt: skip
+def similarity_histograms(
+    histograms: pd.DataFrame, layers: list[str], threshold: float, stem: str | Path, title: str | None = None
+) -> list[Path]:
     """One panel per chosen layer: the share of unit pairs per |r| bin, the threshold marked."""
     with style.panels(len(layers), title=title) as (fig, axes):
         for ax, layer in zip(axes, layers):
@@ -85,8 +98,13 @@ def similarity_histograms(histograms: pd.DataFrame, layers: list[str], threshold
             ax.set_xlim(0, 1)
         for ax in axes[:: style.MAX_COLUMNS]:
             ax.set_ylabel("share of pairs")
-        style.footnote(fig, [f"dashed line: the threshold |r| = {threshold:g} of a repeated pair; pairs summed "
-                             "over samplings; dead units left out"])  # fmt: skip
+        style.footnote(
+            fig,
+            [
+                f"dashed line: the threshold |r| = {threshold:g} of a repeated pair; pairs summed "
+                "over samplings; dead units left out"
+            ],
+        )
         return style.save(fig, stem)
 
 
@@ -98,8 +116,14 @@ def ablation_curves(curves: pd.DataFrame, layers: list[str], stem: str | Path, t
         for layer in layers:
             points = curves[curves["layer"] == layer].groupby("level")["unchanged"].mean()
             named = len(layers) <= MAX_LEGEND or layer in (layers[0], layers[-1])
-            ax.plot(points.index * 100, points.to_numpy(), color=colours[layer], marker="o", markersize=3,
-                    label=short(layer) if named else None)  # fmt: skip
+            ax.plot(
+                points.index * 100,
+                points.to_numpy(),
+                color=colours[layer],
+                marker="o",
+                markersize=3,
+                label=short(layer) if named else None,
+            )
         ax.set_xlabel("% of units removed")
         ax.set_ylabel("proportion of labels unchanged")
         ax.set_xlim(-3, 103)
@@ -115,14 +139,20 @@ def short(name: str) -> str:
     return name if len(name) <= MAX_NAME else "…" + name[-(MAX_NAME - 1) :]
 
 
-def draw_all(table: pd.DataFrame, curves: pd.DataFrame, histograms: pd.DataFrame, threshold: float,
-             folder: Path) -> list[Path]:  # fmt: skip
+def draw_all(
+    table: pd.DataFrame, curves: pd.DataFrame, histograms: pd.DataFrame, threshold: float, folder: Path
+) -> list[Path]:
     """Every figure, as PNG and SVG in ``folder``; returns the PNGs."""
     layers = list(table["layer"])
     written = metrics_by_depth(table, folder / "metrics-by-depth", "Removability and repetition by depth")
     if not histograms.empty:
-        written += similarity_histograms(histograms, chosen_layers(layers), threshold, folder / "similarity-histograms",
-                                         "|r| between unit pairs, chosen layers")  # fmt: skip
+        written += similarity_histograms(
+            histograms,
+            chosen_layers(layers),
+            threshold,
+            folder / "similarity-histograms",
+            "|r| between unit pairs, chosen layers",
+        )
     if not curves.empty:
         written += ablation_curves(curves, layers, folder / "ablation-curves", "Random-ablation curves")
     return [path for path in written if path.suffix == ".png"]

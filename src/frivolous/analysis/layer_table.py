@@ -24,20 +24,35 @@ from frivolous.measuring import MeasureResult
 
 WIDTH_METRICS = ("prunable", "non_prunable", "pca95", "pca80")
 """Effective-width metrics, taken from each layer's result when it has them."""
-HEADINGS = {"auc": "AUC", "similarity": "similarity", "similarity_fraction": "fraction", "dead": "dead",
-            "prunable": "prunable", "non_prunable": "non-prunable", "pca95": "PCA 95%", "pca80": "PCA 80%"}  # fmt: skip
+HEADINGS = {
+    "auc": "AUC",
+    "similarity": "similarity",
+    "similarity_fraction": "fraction",
+    "dead": "dead",
+    "prunable": "prunable",
+    "non_prunable": "non-prunable",
+    "pca95": "PCA 95%",
+    "pca80": "PCA 80%",
+}
 
 
 def layer_frame(result: MeasureResult) -> pd.DataFrame:
     rows = []
     for depth, (name, layer) in enumerate(result.layers.items(), start=1):
         row = {
-            "layer": name, "depth": depth, "shape": "x".join(map(str, layer.shape)),
-            "units": layer.ablation.units if layer.ablation else math.nan, "channels": layer.channels,
-            "auc": layer.auc, "auc_std": layer.auc_std, "similarity": layer.similarity,
-            "similarity_std": layer.similarity_std, "similarity_fraction": layer.similarity_fraction,
-            "dead": layer.dead, "features_last": layer.features_last,
-        }  # fmt: skip
+            "layer": name,
+            "depth": depth,
+            "shape": "x".join(map(str, layer.shape)),
+            "units": layer.ablation.units if layer.ablation else math.nan,
+            "channels": layer.channels,
+            "auc": layer.auc,
+            "auc_std": layer.auc_std,
+            "similarity": layer.similarity,
+            "similarity_std": layer.similarity_std,
+            "similarity_fraction": layer.similarity_fraction,
+            "dead": layer.dead,
+            "features_last": layer.features_last,
+        }
         row |= {metric: float(getattr(layer, metric)) for metric in WIDTH_METRICS if hasattr(layer, metric)}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -55,20 +70,44 @@ def terminal_table(frame: pd.DataFrame, title: str) -> Table:
     for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *map(HEADINGS.get, extra)):
         table.add_column(column, justify="right", no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(row.layer, str(row.depth), row.shape, _count(row.units), f"{row.auc:.3f} ± {row.auc_std:.3f}",
-                      f"{row.similarity:.2f} ± {row.similarity_std:.2f}", f"{row.similarity_fraction:.4f}",
-                      str(row.dead), *(_number(getattr(row, metric)) for metric in extra))  # fmt: skip
+        table.add_row(
+            row.layer,
+            str(row.depth),
+            row.shape,
+            _count(row.units),
+            f"{row.auc:.3f} ± {row.auc_std:.3f}",
+            f"{row.similarity:.2f} ± {row.similarity_std:.2f}",
+            f"{row.similarity_fraction:.4f}",
+            str(row.dead),
+            *(_number(getattr(row, metric)) for metric in extra),
+        )
     table.add_section()
     means = frame[["auc", "similarity", "similarity_fraction", *extra]].mean()
-    table.add_row("mean over layers", "", "", "", f"{means['auc']:.3f}", f"{means['similarity']:.2f}",
-                  f"{means['similarity_fraction']:.4f}", "", *(_number(means[metric]) for metric in extra))  # fmt: skip
+    table.add_row(
+        "mean over layers",
+        "",
+        "",
+        "",
+        f"{means['auc']:.3f}",
+        f"{means['similarity']:.2f}",
+        f"{means['similarity_fraction']:.4f}",
+        "",
+        *(_number(means[metric]) for metric in extra),
+    )
     return table
 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as read in the report: rounded, each mean beside its spread, headings as in the terminal."""
-    shown = pd.DataFrame({"layer": frame["layer"], "depth": frame["depth"], "shape": frame["shape"],
-                          "units": frame["units"].map(_count), "channels": frame["channels"]})  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "layer": frame["layer"],
+            "depth": frame["depth"],
+            "shape": frame["shape"],
+            "units": frame["units"].map(_count),
+            "channels": frame["channels"],
+        }
+    )
     shown["AUC"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(frame["auc"], frame["auc_std"])]
     shown["similarity"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(frame["similarity"], frame["similarity_std"])]
     shown["fraction"] = frame["similarity_fraction"].map(lambda v: f"{v:.4f}")

@@ -19,22 +19,28 @@ from typing import Any
 import pandas as pd
 import torch
 
-from frivolous.common.version import __version__
 from frivolous.analysis import figures
 from frivolous.analysis import model_report as report
 from frivolous.analysis.by_layer import in_memory, measure_by_layer
-from frivolous.analysis.output_files import AnalysisLayout
 from frivolous.analysis.layer_table import layer_frame, width_metrics
+from frivolous.analysis.output_files import AnalysisLayout
+from frivolous.common.version import __version__
 from frivolous.measuring import MeasureResult
 from frivolous.measuring.collapse import ONE_CLASS_SHARE
 from frivolous.sources.base import DataSource, ModelSource, SourceError
 from frivolous.sources.fit import check_fits
 
-
-MEAN_LABELS = {"auc": "AUC", "auc_std": "AUC, std over samplings", "similarity": "similarity",
-               "similarity_std": "similarity, std over units", "similarity_fraction": "similarity fraction",
-               "prunable": "prunable units", "non_prunable": "non-prunable units",
-               "pca95": "principal components (95%)", "pca80": "principal components (80%)"}  # fmt: skip
+MEAN_LABELS = {
+    "auc": "AUC",
+    "auc_std": "AUC, std over samplings",
+    "similarity": "similarity",
+    "similarity_std": "similarity, std over units",
+    "similarity_fraction": "similarity fraction",
+    "prunable": "prunable units",
+    "non_prunable": "non-prunable units",
+    "pca95": "principal components (95%)",
+    "pca80": "principal components (80%)",
+}
 """How the network-level means read in the report (each a mean over the probed layers)."""
 
 
@@ -93,22 +99,32 @@ def measure_source(
     own_layers = settings.pop("layers", None)
     if data.positions_vary:
         if settings.get("unit", "channel") != "channel":
-            raise SourceError(f"data {data.label} comes in batches of different lengths (nothing padded), which only "
-                              "channel units can measure; drop --unit element")  # fmt: skip
+            raise SourceError(
+                f"data {data.label} comes in batches of different lengths (nothing padded), which only "
+                "channel units can measure; drop --unit element"
+            )
         settings["unit"] = "channel"
     data = replace(data, inputs=in_memory(data.inputs))
     check_fits(model, data, device)
-    result = measure_by_layer(model.model, data.inputs, layers or own_layers, device=device, progress=progress,
-                              **settings)  # fmt: skip
+    result = measure_by_layer(
+        model.model, data.inputs, layers or own_layers, device=device, progress=progress, **settings
+    )
     table = layer_frame(result)
-    cautions = tuple(w for w in (data.meaningless, one_class_warning(result, model.categories),
-                                 "every unit of every probed layer is dead: no correlation is defined"
-                                 if result.all_dead else "") if w)  # fmt: skip
+    cautions = tuple(
+        w
+        for w in (
+            data.meaningless,
+            one_class_warning(result, model.categories),
+            "every unit of every probed layer is dead: no correlation is defined" if result.all_dead else "",
+        )
+        if w
+    )
     return Measured(result, table, cautions)
 
 
-def write_analysis(measured: Measured, model: ModelSource, data: DataSource, out: str | Path,
-                   seconds: float) -> AnalysisLayout:  # fmt: skip
+def write_analysis(
+    measured: Measured, model: ModelSource, data: DataSource, out: str | Path, seconds: float
+) -> AnalysisLayout:
     """The tables, figures, summary and report of ``measured`` (file names in :mod:`frivolous.analysis.output_files`)."""
     result, table = measured.result, measured.table
     layout = AnalysisLayout(Path(out))
@@ -121,13 +137,32 @@ def write_analysis(measured: Measured, model: ModelSource, data: DataSource, out
     drawn = figures.draw_all(table, curves, histograms, result.settings["threshold"], layout.figures)
     run = _what_was_run(model, data, result, seconds)
     means = network_means(result, table)
-    layout.summary.write_text(json.dumps({"network": means, "warnings": list(measured.warnings),
-                                          "predicted": {str(k): v for k, v in result.predicted.items()},
-                                          **run}, indent=2, default=str))  # fmt: skip
-    summary = [("model", model.description), ("data", data.description),
-               *((MEAN_LABELS[name], _format(value)) for name, value in means.items())]  # fmt: skip
-    report.write_html(layout.report, title=f"frivolous analyze: {model.label}", warnings=list(measured.warnings),
-                      summary=summary, table=table, figures=drawn, run=run)  # fmt: skip
+    layout.summary.write_text(
+        json.dumps(
+            {
+                "network": means,
+                "warnings": list(measured.warnings),
+                "predicted": {str(k): v for k, v in result.predicted.items()},
+                **run,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    summary = [
+        ("model", model.description),
+        ("data", data.description),
+        *((MEAN_LABELS[name], _format(value)) for name, value in means.items()),
+    ]
+    report.write_html(
+        layout.report,
+        title=f"frivolous analyze: {model.label}",
+        warnings=list(measured.warnings),
+        summary=summary,
+        table=table,
+        figures=drawn,
+        run=run,
+    )
     return layout
 
 
@@ -140,25 +175,40 @@ def one_class_warning(result: MeasureResult, categories: Sequence[str] = ()) -> 
     if count / total < ONE_CLASS_SHARE:
         return ""
     name = f" ({categories[label]})" if 0 <= label < len(categories) else ""
-    return (f"the network predicts class {label}{name} for {count / total:.1%} of the {total} inputs: removing units "
-            "can hardly change an answer, so every AUC reads near 1 without meaning it (an untrained network often "
-            "does this: ViT's head starts at zero, ConvNeXt's layer scale at 1e-6)")  # fmt: skip
+    return (
+        f"the network predicts class {label}{name} for {count / total:.1%} of the {total} inputs: removing units "
+        "can hardly change an answer, so every AUC reads near 1 without meaning it (an untrained network often "
+        "does this: ViT's head starts at zero, ConvNeXt's layer scale at 1e-6)"
+    )
 
 
 def network_means(result: MeasureResult, table: pd.DataFrame) -> dict[str, float]:
     """Means over the probed layers (AUC and similarity as ``fv.measure`` reports them)."""
-    means = {"auc": result.auc, "auc_std": result.auc_std, "similarity": result.similarity,
-             "similarity_std": result.similarity_std, "similarity_fraction": result.similarity_fraction}  # fmt: skip
+    means = {
+        "auc": result.auc,
+        "auc_std": result.auc_std,
+        "similarity": result.similarity,
+        "similarity_std": result.similarity_std,
+        "similarity_fraction": result.similarity_fraction,
+    }
     return means | {metric: float(table[metric].mean()) for metric in width_metrics(table)}
 
 
 def _what_was_run(model: ModelSource, data: DataSource, result: MeasureResult, seconds: float) -> dict[str, Any]:
     return {
-        "model": model.label, "model_description": model.description, "data": data.label,
-        "data_description": data.description, "examples": data.examples, "predictions": result.examples,
-        "layers": len(result.layers), "settings": result.settings, "seconds": round(seconds, 2), "frivolous": __version__,
-        "torch": torch.__version__, "python": platform.python_version(),
-    }  # fmt: skip
+        "model": model.label,
+        "model_description": model.description,
+        "data": data.label,
+        "data_description": data.description,
+        "examples": data.examples,
+        "predictions": result.examples,
+        "layers": len(result.layers),
+        "settings": result.settings,
+        "seconds": round(seconds, 2),
+        "frivolous": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _format(value: float) -> str:

@@ -21,8 +21,16 @@ analyze`` names them, compressed: ``frivolous compress MODEL --data ...``).
 """
 
 from frivolous.compression.api import Compressed, compress
-from frivolous.compression.unit_graph import CompressionError, CompressionWarning
 from frivolous.compression.saved import load_compressed, save_compressed
 from frivolous.compression.surgery import resize_like
+from frivolous.compression.unit_graph import CompressionError, CompressionWarning
 
-__all__ = ["Compressed", "CompressionError", "CompressionWarning", "compress", "load_compressed", "resize_like", "save_compressed"]
+__all__ = [
+    "Compressed",
+    "CompressionError",
+    "CompressionWarning",
+    "compress",
+    "load_compressed",
+    "resize_like",
+    "save_compressed",
+]

@@ -44,17 +44,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from frivolous.common.parameters import parameter_count
-from frivolous.compression.model_costs import multiply_adds
+from frivolous.common.seeding import generator
+from frivolous.common.validation import check_choice, check_positive
 from frivolous.compression.folding import Moments, View, fold, removal_order
-from frivolous.compression.unit_graph import NORMS, CompressionError, CompressionWarning, Group, UnitGraph
+from frivolous.compression.model_costs import multiply_adds
 from frivolous.compression.reads import read_rows
 from frivolous.compression.regions import Cache, descendants, node_sizes
 from frivolous.compression.surgery import folded_consumer, replace, sliced_outputs, weight_columns
+from frivolous.compression.unit_graph import NORMS, CompressionError, CompressionWarning, Group, UnitGraph
 from frivolous.measuring.collapse import ONE_CLASS_SHARE
 from frivolous.measuring.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measuring.network import labels_of
-from frivolous.common.seeding import generator
-from frivolous.common.validation import check_choice, check_positive
 
 METHODS = ("fold", "magnitude", "random")
 """How units are chosen and removed: ``fold`` (frivolous: least-squares residual,
@@ -114,9 +114,11 @@ class Compressed:
         if self.accuracy_before is not None and self.accuracy_after is not None:
             lines.append(f"accuracy        {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}")
         if self.one_class_share >= ONE_CLASS_SHARE:
-            lines.append(f"warning: the original gives one label to {self.one_class_share:.1%} of the held-out "
-                         "examples, so any network answering that label agrees with it: the agreement says nothing "
-                         "about which units it needs (untrained, or collapsed?)")  # fmt: skip
+            lines.append(
+                f"warning: the original gives one label to {self.one_class_share:.1%} of the held-out "
+                "examples, so any network answering that label agrees with it: the agreement says nothing "
+                "about which units it needs (untrained, or collapsed?)"
+            )
         return "\n".join(lines)
 
 
@@ -191,23 +193,33 @@ def compress(
         if not compressible:
             notes = [f"{g.name}: {g.fixed}" for g in graph.groups]
             if graph.sequence_layers:
-                notes.append(f"{', '.join(graph.sequence_layers)}: applied at every position of a sequence (a "
-                               "transformer's layers), whose units compress does not follow")  # fmt: skip
+                notes.append(
+                    f"{', '.join(graph.sequence_layers)}: applied at every position of a sequence (a "
+                    "transformer's layers), whose units compress does not follow"
+                )
             reasons = "; ".join(notes) or "it has no Linear or Conv layer"
             raise CompressionError(f"no layer of the model can be compressed ({reasons})")
         counts = _fixed_counts(work, graph, compressible, units, ratio)
         todo = [g for g in compressible if counts is None or counts.get(g.name, g.units) < g.units]
         session = _Session(work, graph, calibration, reference, batch, target, ridge, seed, method)
         rows = []
-        bar = tqdm(graph.groups, desc="compressing", unit="layer", leave=False,
-                   disable=None if progress is None else not progress)  # fmt: skip
+        bar = tqdm(
+            graph.groups,
+            desc="compressing",
+            unit="layer",
+            leave=False,
+            disable=None if progress is None else not progress,
+        )
         for group in bar:
             if group not in todo:
-                note = group.fixed or ("kept whole: not asked to compress" if counts is None or group.name not in
-                                       counts else "kept whole: asked for as many units as it has, or more")  # fmt: skip
+                note = group.fixed or (
+                    "kept whole: not asked to compress"
+                    if counts is None or group.name not in counts
+                    else "kept whole: asked for as many units as it has, or more"
+                )
                 rows.append(_row(group, group.units, note))
                 continue
-            session.enter(todo[todo.index(group):])
+            session.enter(todo[todo.index(group) :])
             if counts is not None:
                 keep = max(1, min(counts[group.name], group.units))
                 order = session.order(group, removals=group.units - keep)
@@ -226,14 +238,30 @@ def compress(
             accuracy = (_accuracy(model, held, labels, batch, target), _accuracy(work, held, labels, batch, target))
     work.to(next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device)
     _warn_if_unmet(units, ratio, todo, before[0], after[0])
-    settings = {"agreement": agreement, "units": dict(units) if isinstance(units, Mapping) else units, "ratio": ratio,
-                "ridge": ridge, "method": method, "seed": seed,
-                "held_out_fraction": None if held_out is not None else held_out_fraction}  # fmt: skip
-    return Compressed(model=work, agreement=held_agreement, params_before=before[0], params_after=after[0],
-                      macs_before=before[1], macs_after=after[1], layers=pd.DataFrame(rows),
-                      calibration_agreement=calibration_agreement, held_out_examples=len(held),
-                      accuracy_before=accuracy[0], accuracy_after=accuracy[1], settings=settings,
-                      one_class_share=float(torch.bincount(held_reference).max()) / len(held_reference))  # fmt: skip
+    settings = {
+        "agreement": agreement,
+        "units": dict(units) if isinstance(units, Mapping) else units,
+        "ratio": ratio,
+        "ridge": ridge,
+        "method": method,
+        "seed": seed,
+        "held_out_fraction": None if held_out is not None else held_out_fraction,
+    }
+    return Compressed(
+        model=work,
+        agreement=held_agreement,
+        params_before=before[0],
+        params_after=after[0],
+        macs_before=before[1],
+        macs_after=after[1],
+        layers=pd.DataFrame(rows),
+        calibration_agreement=calibration_agreement,
+        held_out_examples=len(held),
+        accuracy_before=accuracy[0],
+        accuracy_after=accuracy[1],
+        settings=settings,
+        one_class_share=float(torch.bincount(held_reference).max()) / len(held_reference),
+    )
 
 
 class _NormStatistics:
@@ -258,14 +286,29 @@ class _NormStatistics:
 class _Session:
     """The working copy being compressed, and the calibration data it is fitted and judged on."""
 
-    def __init__(self, work: nn.Module, graph: UnitGraph, calibration: torch.Tensor, reference: torch.Tensor,
-                 batch: int, device: torch.device, ridge: float, seed: int, method: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        work: nn.Module,
+        graph: UnitGraph,
+        calibration: torch.Tensor,
+        reference: torch.Tensor,
+        batch: int,
+        device: torch.device,
+        ridge: float,
+        seed: int,
+        method: str,
+    ) -> None:
         self.work, self.graph, self.calibration, self.reference = work, graph, calibration, reference
         self.batch, self.device, self.ridge, self.seed, self.method = batch, device, ridge, seed, method
         self.moments: dict[str, Moments] = {}
         self.before: dict[str, _NormStatistics] = {}
-        self.cache = Cache(work, graph.module, lambda: iter_inputs(calibration, batch, device),
-                           node_sizes(graph.module, 2), len(calibration))  # fmt: skip
+        self.cache = Cache(
+            work,
+            graph.module,
+            lambda: iter_inputs(calibration, batch, device),
+            node_sizes(graph.module, 2),
+            len(calibration),
+        )
         self.calls: dict[str, list[fx.Node]] = {}
         for node in graph.module.graph.nodes:
             if node.op == "call_module":
@@ -298,15 +341,23 @@ class _Session:
             return torch.argsort(norms_of_rows, stable=True).tolist()
         for name, moments in self.moments.items():
             if moments.rows < 2 * moments.mean.numel():
-                warnings.warn(f"{moments.rows} calibration samples for the {moments.mean.numel()} units read by "
-                              f"{name!r}: the fit will not generalise; pass more examples or raise ridge",
-                              RuntimeWarning, stacklevel=4)  # fmt: skip
+                warnings.warn(
+                    f"{moments.rows} calibration samples for the {moments.mean.numel()} units read by "
+                    f"{name!r}: the fit will not generalise; pass more examples or raise ridge",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
         views = []
         for consumer in group.consumers:
             columns = weight_columns(self.work.get_submodule(consumer.module), consumer.positions).double()
             flat = columns.permute(0, 2, 1).reshape(-1, columns.shape[1])
-            views.append(View(torch.tensor(consumer.channels), self.moments[consumer.module].covariance,
-                              (flat.T @ flat).to(self.device)))  # fmt: skip
+            views.append(
+                View(
+                    torch.tensor(consumer.channels),
+                    self.moments[consumer.module].covariance,
+                    (flat.T @ flat).to(self.device),
+                )
+            )
         order, _ = removal_order(views, group.units, self.ridge, removals)
         return order
 
@@ -341,6 +392,7 @@ class _Session:
                     chosen = torch.randperm(rows.shape[0], generator=rng)[:ROWS_PER_BATCH].to(rows.device)
                     rows, weights = rows[chosen], (weights[chosen] if weights is not None else None)
                 moments.setdefault(name, Moments(rows.shape[1], self.device)).add(rows, weights)
+
             return record
 
         hooks = {c.module: reads(c.module, c.positions) for c in group.consumers} if consumers else {}
@@ -355,6 +407,7 @@ class _Session:
         def of_norm(name: str):
             def record(_module: nn.Module, args: tuple) -> None:
                 statistics[name].add(args[0])
+
             return record
 
         every = {**hooks, **{name: of_norm(name) for name in statistics}}
@@ -434,21 +487,28 @@ class _Session:
             new_mean, new_var = after[name].moments()
             running_mean, running_var = norm.running_mean.double(), norm.running_var.double()
             scaled = old_var > 1e-12 * (1.0 + running_var)
-            corrected_var = torch.where(scaled, running_var * new_var / old_var.clamp_min(1e-300),
-                                        running_var + new_var - old_var).clamp_min(0.0)  # fmt: skip
+            corrected_var = torch.where(
+                scaled, running_var * new_var / old_var.clamp_min(1e-300), running_var + new_var - old_var
+            ).clamp_min(0.0)
             with torch.no_grad():
                 norm.running_mean.copy_(running_mean + new_mean - old_mean)
                 norm.running_var.copy_(corrected_var)
 
 
 def _row(group: Group, kept: int, note: str) -> dict[str, Any]:
-    return {"layer": group.name, "units_before": group.units, "units_after": kept,
-            "producers": ", ".join(group.producers), "consumers": ", ".join(c.module for c in group.consumers),
-            "note": note}  # fmt: skip
+    return {
+        "layer": group.name,
+        "units_before": group.units,
+        "units_after": kept,
+        "producers": ", ".join(group.producers),
+        "consumers": ", ".join(c.module for c in group.consumers),
+        "note": note,
+    }
 
 
-def _fixed_counts(work: nn.Module, graph: UnitGraph, compressible: list[Group], units: Any,
-                  ratio: float | None) -> dict[str, int] | None:  # fmt: skip
+def _fixed_counts(
+    work: nn.Module, graph: UnitGraph, compressible: list[Group], units: Any, ratio: float | None
+) -> dict[str, int] | None:
     if isinstance(units, Mapping):
         names = {g.name for g in compressible}
         for name in units:
@@ -500,13 +560,15 @@ def _estimated_parameters(work: nn.Module, graph: UnitGraph, compressible: list[
     return total
 
 
-def _check(agreement: float | None, units: Any, ratio: float | None, held_out_fraction: float,
-           ridge: float) -> None:  # fmt: skip
-    given = [name for name, value in (("agreement", agreement), ("units", units), ("ratio", ratio))
-             if value is not None]  # fmt: skip
+def _check(agreement: float | None, units: Any, ratio: float | None, held_out_fraction: float, ridge: float) -> None:
+    given = [
+        name for name, value in (("agreement", agreement), ("units", units), ("ratio", ratio)) if value is not None
+    ]
     if len(given) > 1:
-        raise ValueError(f"give one of agreement=, units= and ratio=, not {' and '.join(given)}: agreement is what "
-                         "the search for sizes keeps; units and ratio fix the sizes")  # fmt: skip
+        raise ValueError(
+            f"give one of agreement=, units= and ratio=, not {' and '.join(given)}: agreement is what "
+            "the search for sizes keeps; units and ratio fix the sizes"
+        )
     if agreement is not None and not 0.0 < agreement <= 1.0:
         raise ValueError(f"agreement must be in (0, 1], got {agreement!r}")
     if ratio is not None and not (ratio >= 1.0 and math.isfinite(ratio)):
@@ -525,12 +587,18 @@ def _check(agreement: float | None, units: Any, ratio: float | None, held_out_fr
 def _warn_if_unmet(units: Any, ratio: float | None, todo: list[Group], before: int, after: int) -> None:
     """Say so when a fixed target left the network as it was, or could not be reached."""
     if units is not None and not todo:
-        warnings.warn(f"units={units!r} keeps every layer whole (none is wider): nothing was compressed",
-                      CompressionWarning, stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"units={units!r} keeps every layer whole (none is wider): nothing was compressed",
+            CompressionWarning,
+            stacklevel=3,
+        )
     if ratio is not None and before / max(after, 1) < ratio / RATIO_SLACK:
-        warnings.warn(f"ratio={ratio} cannot be reached: with every compressible layer at one unit the network "
-                      f"keeps {after:,} of its {before:,} parameters ({before / max(after, 1):.2f}x fewer)",
-                      CompressionWarning, stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"ratio={ratio} cannot be reached: with every compressible layer at one unit the network "
+            f"keeps {after:,} of its {before:,} parameters ({before / max(after, 1):.2f}x fewer)",
+            CompressionWarning,
+            stacklevel=3,
+        )
 
 
 def _as_model_dtype(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -541,8 +609,12 @@ def _as_model_dtype(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
 
 def gather(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """All inputs of ``data`` in one tensor, and its labels if it has them."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, torch.Tensor) for d in data) and (
-            len(data[0]) == len(data[1])):  # fmt: skip
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(d, torch.Tensor) for d in data)
+        and (len(data[0]) == len(data[1]))
+    ):
         return data[0], data[1]
     if isinstance(data, torch.Tensor):
         return data, None
@@ -558,8 +630,9 @@ def gather(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.cat(inputs), (torch.cat(labels) if len(labels) == len(inputs) else None)
 
 
-def _split(data: Any, held_out: Any, fraction: float, seed: int
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+def _split(
+    data: Any, held_out: Any, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     inputs, labels = gather(data)
     if held_out is not None:
         held, held_labels = gather(held_out)
@@ -579,8 +652,9 @@ def _labels(model: nn.Module, inputs: torch.Tensor, batch: int, device: torch.de
         return torch.cat([labels_of(model(x)) for x in iter_inputs(inputs, batch, device)])
 
 
-def _agreement(model: nn.Module, inputs: torch.Tensor, reference: torch.Tensor, batch: int,
-               device: torch.device) -> float:  # fmt: skip
+def _agreement(
+    model: nn.Module, inputs: torch.Tensor, reference: torch.Tensor, batch: int, device: torch.device
+) -> float:
     return float((_labels(model, inputs, batch, device) == reference).double().mean())
 
 

@@ -94,8 +94,9 @@ costs a pass over memory, a block of them one pass and a product that runs at
 the machine's arithmetic speed."""
 
 
-def removal_order(views: list[View], units: int, ridge: float, removals: int | None = None
-                  ) -> tuple[list[int], list[float]]:  # fmt: skip
+def removal_order(
+    views: list[View], units: int, ridge: float, removals: int | None = None
+) -> tuple[list[int], list[float]]:
     """Every unit of the group in the order the greedy removes them, and the
     cost each removal adds (the consumers' squared error on calibration data).
     With ``removals``, the greedy stops after that many (each step costs
@@ -191,15 +192,19 @@ class _ViewState:
         self.gram_diagonal = self.gram_diagonal[live]
 
 
-def fold(covariance: torch.Tensor, mean: torch.Tensor, keep: torch.Tensor, ridge: float
-         ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def fold(
+    covariance: torch.Tensor, mean: torch.Tensor, keep: torch.Tensor, ridge: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``B`` (kept x removed) and ``c`` (removed) of the ridge regression
     ``a_R ≈ a_K B + c`` from the moments of ``a``; ``keep`` is a boolean mask."""
     kept, removed = keep, ~keep
     lam = ridge_of(covariance, ridge)
     gram = covariance[kept][:, kept]
     eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    coefficients = torch.linalg.solve(gram + lam * eye, covariance[kept][:, removed]) if gram.numel() else (
-        torch.zeros(0, int(removed.sum()), dtype=covariance.dtype, device=covariance.device))  # fmt: skip
+    coefficients = (
+        torch.linalg.solve(gram + lam * eye, covariance[kept][:, removed])
+        if gram.numel()
+        else (torch.zeros(0, int(removed.sum()), dtype=covariance.dtype, device=covariance.device))
+    )
     intercept = mean[removed] - coefficients.T @ mean[kept]
     return coefficients, intercept

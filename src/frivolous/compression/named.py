@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
+from frivolous.common.seeding import generator
 from frivolous.compression.api import Compressed, compress, gather
 from frivolous.data.sampling import stratified_sample
-from frivolous.common.seeding import generator
 from frivolous.sources import SourceError, resolve_data, resolve_model
 from frivolous.sources.fit import check_fits
 from frivolous.sources.models import model_scheme
@@ -85,25 +85,42 @@ def compress_named(
     held_count = min(held_out, max(1, round(len(inputs) * held_out / (examples + held_out))))
     fitted, judged = held_out_split(len(inputs), held_count, labels, seed)
     if len(fitted) < 2:
-        raise SourceError(f"data {drawn.label} holds {len(inputs)} examples: too few to calibrate on some and judge "
-                          "on others")  # fmt: skip
+        raise SourceError(
+            f"data {drawn.label} holds {len(inputs)} examples: too few to calibrate on some and judge on others"
+        )
 
     def part(index: torch.Tensor) -> Any:
         return inputs[index] if labels is None else (inputs[index], labels[index].long())
 
-    result = compress(source.model, part(fitted), held_out=part(judged), agreement=agreement, units=units, ratio=ratio,
-                      device=device, seed=seed, progress=progress)  # fmt: skip
+    result = compress(
+        source.model,
+        part(fitted),
+        held_out=part(judged),
+        agreement=agreement,
+        units=units,
+        ratio=ratio,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
     # trust_remote_code is the caller's switch, not part of the architecture: load_compressed takes it from its caller
     kept = {name: value for name, value in (options or {}).items() if name != "trust_remote_code"}
     architecture = {"source": architecture_spec(model), "options": kept}
-    record = {"model": model, "model_description": source.description, "weights": str(weights) if weights else None,
-              "data": drawn.label, "data_description": drawn.description, "calibration_examples": len(fitted),
-              "seed": seed}  # fmt: skip
+    record = {
+        "model": model,
+        "model_description": source.description,
+        "weights": str(weights) if weights else None,
+        "data": drawn.label,
+        "data_description": drawn.description,
+        "calibration_examples": len(fitted),
+        "seed": seed,
+    }
     return NamedCompression(result, architecture, record, drawn.meaningless)
 
 
-def held_out_split(count: int, held_out: int, labels: torch.Tensor | None,
-                   seed: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def held_out_split(
+    count: int, held_out: int, labels: torch.Tensor | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted indices ``(calibration, held out)`` of ``count`` examples:
     ``held_out`` of them drawn from the seed (class-stratified when ``labels``
     are known), the others to calibrate on. Disjoint; together, all."""

@@ -58,8 +58,9 @@ def read_counts(module: nn.modules.conv._ConvNd, spatial: tuple[int, ...], devic
     input of size ``spatial`` (before padding): a transposed convolution of
     ones (one per output position) with a kernel of ones."""
     pads = module._reversed_padding_repeated_twice
-    padded = [size + pads[2 * (len(spatial) - 1 - d)] + pads[2 * (len(spatial) - 1 - d) + 1]
-              for d, size in enumerate(spatial)]  # fmt: skip
+    padded = [
+        size + pads[2 * (len(spatial) - 1 - d)] + pads[2 * (len(spatial) - 1 - d) + 1] for d, size in enumerate(spatial)
+    ]
     kernel, stride, dilation = module.kernel_size, module.stride, module.dilation
     outputs = [(size - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d, size in enumerate(padded)]
     ones = torch.ones(1, 1, *outputs, dtype=torch.float64, device=device)

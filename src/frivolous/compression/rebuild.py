@@ -62,18 +62,24 @@ def _size(value: Any) -> bool:
 COUNT, RATE = Allowed(_count, "a positive integer"), Allowed(_rate, "a number in [0, 1)")
 FLAG, SIZE = Allowed(_flag, "true or false"), Allowed(_size, "a positive integer or [height, width]")
 
-OPTIONS: Mapping[str, Mapping[str, Allowed]] = MappingProxyType({
-    "torchvision": MappingProxyType({"num_classes": COUNT, "image_size": COUNT, "aux_logits": FLAG, "dropout": RATE}),
-    "timm": MappingProxyType({"num_classes": COUNT, "in_chans": COUNT, "img_size": SIZE, "drop_rate": RATE,
-                              "drop_path_rate": RATE}),
-    "hf": MappingProxyType({}),
-})  # fmt: skip
+OPTIONS: Mapping[str, Mapping[str, Allowed]] = MappingProxyType(
+    {
+        "torchvision": MappingProxyType(
+            {"num_classes": COUNT, "image_size": COUNT, "aux_logits": FLAG, "dropout": RATE}
+        ),
+        "timm": MappingProxyType(
+            {"num_classes": COUNT, "in_chans": COUNT, "img_size": SIZE, "drop_rate": RATE, "drop_path_rate": RATE}
+        ),
+        "hf": MappingProxyType({}),
+    }
+)
 """The builder options a saved compression may set, per scheme: they shape the
 architecture, and none of them makes a builder read a file, fetch one or run code."""
 
 
-def original(architecture: Mapping[str, Any], origin: str, *, run_factory: bool = False,
-             trust_remote_code: bool = False) -> nn.Module:  # fmt: skip
+def original(
+    architecture: Mapping[str, Any], origin: str, *, run_factory: bool = False, trust_remote_code: bool = False
+) -> nn.Module:
     """The original (uncompressed) architecture that ``architecture`` (read
     from the file ``origin``) names, with whatever weights its builder gives
     it untrained (see the module's docstring for what is refused)."""
@@ -90,18 +96,23 @@ def original(architecture: Mapping[str, Any], origin: str, *, run_factory: bool 
     scheme, argument = model_scheme(spec)
     if scheme == "factory":
         if not run_factory:
-            raise SourceError(f"{origin} rebuilds the network by calling the factory {spec}, which runs its code; "
-                              "pass run_factory=True if you trust it")  # fmt: skip
+            raise SourceError(
+                f"{origin} rebuilds the network by calling the factory {spec}, which runs its code; "
+                "pass run_factory=True if you trust it"
+            )
         return resolve_model(spec, options=options).model
     if scheme not in OPTIONS:
-        raise SourceError(f"{origin} names {spec} ({scheme}), which a saved compression never names; refusing to "
-                          "build it")  # fmt: skip
+        raise SourceError(
+            f"{origin} names {spec} ({scheme}), which a saved compression never names; refusing to build it"
+        )
     _check_options(scheme, spec, options, origin)
     if scheme == "hf":
         return rebuild(argument, trust_remote_code=trust_remote_code)
     if ":" in argument:
-        raise SourceError(f"{origin} names {spec}, whose weights would be fetched; a saved compression rebuilds "
-                          f"{scheme}:NAME untrained and loads its own weights")  # fmt: skip
+        raise SourceError(
+            f"{origin} names {spec}, whose weights would be fetched; a saved compression rebuilds "
+            f"{scheme}:NAME untrained and loads its own weights"
+        )
     return resolve_model(spec, options=options).model
 
 
@@ -110,12 +121,17 @@ def _check_options(scheme: str, spec: str, options: Mapping[str, Any], origin: s
     allowed = OPTIONS[scheme]
     refused = sorted(set(options) - set(allowed))
     if refused:
-        trust = ("; trust_remote_code is the caller's to give: drop it from the file and pass "
-                 "trust_remote_code=True to load_compressed if you trust the folder's code"
-                 if "trust_remote_code" in refused else "")  # fmt: skip
-        raise SourceError(f"{origin} builds {spec} with {', '.join(refused)}, which a saved compression may not set "
-                          f"(it could fetch files or run code); {scheme} models take "
-                          f"{', '.join(allowed) or 'no options'} from it{trust}")  # fmt: skip
+        trust = (
+            "; trust_remote_code is the caller's to give: drop it from the file and pass "
+            "trust_remote_code=True to load_compressed if you trust the folder's code"
+            if "trust_remote_code" in refused
+            else ""
+        )
+        raise SourceError(
+            f"{origin} builds {spec} with {', '.join(refused)}, which a saved compression may not set "
+            f"(it could fetch files or run code); {scheme} models take "
+            f"{', '.join(allowed) or 'no options'} from it{trust}"
+        )
     for name, value in options.items():
         if not allowed[name].check(value):
             raise SourceError(f"{origin} builds {spec} with {name}={value!r}; it must be {allowed[name].what}")

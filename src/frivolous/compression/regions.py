@@ -81,8 +81,14 @@ class Cache:
     ``region`` is the set of nodes that may change from now on; the cut is
     the nodes outside it that it reads (plus the inputs, when it reads them)."""
 
-    def __init__(self, model: nn.Module, traced: fx.GraphModule, batches: Callable[[], Iterable[torch.Tensor]],
-                 sizes: dict[fx.Node, int], examples: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        traced: fx.GraphModule,
+        batches: Callable[[], Iterable[torch.Tensor]],
+        sizes: dict[fx.Node, int],
+        examples: int,
+    ) -> None:
         self.model, self.traced, self.batches = model, traced, batches
         self.sizes, self.examples = sizes, examples
         self.nodes = list(traced.graph.nodes)
@@ -140,8 +146,11 @@ class Cache:
         cache stays as it was."""
         modules = dict(self.model.named_modules())
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-        return {i for i, p in enumerate(placeholders)
-                if any(is_inplace(user, modules) and user.args and user.args[0] is p for user in p.users)}  # fmt: skip
+        return {
+            i
+            for i, p in enumerate(placeholders)
+            if any(is_inplace(user, modules) and user.args and user.args[0] is p for user in p.users)
+        }
 
     def _graph(self, inputs: tuple[fx.Node, ...], ends: tuple[fx.Node, ...], region: frozenset) -> fx.Graph:
         """A graph reading ``inputs`` and returning the values of ``ends``, made

@@ -32,8 +32,9 @@ WEIGHTS = "model.safetensors"
 DESCRIPTION = "compressed.json"
 
 
-def save_compressed(result: Compressed, folder: str | Path, architecture: dict[str, Any],
-                    extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def save_compressed(
+    result: Compressed, folder: str | Path, architecture: dict[str, Any], extra: dict[str, Any] | None = None
+) -> Path:
     """Write ``result`` into ``folder``; ``architecture`` is ``{"family", "width_factor",
     "options"}`` for :func:`frivolous.zoo.create` (``options`` include ``num_classes``),
     or ``{"source", "options"}`` for :func:`frivolous.sources.resolve_model`."""
@@ -44,13 +45,18 @@ def save_compressed(result: Compressed, folder: str | Path, architecture: dict[s
     description = {
         "architecture": architecture,
         "layers": result.layers.to_dict("records"),
-        "params_before": result.params_before, "params_after": result.params_after,
-        "macs_before": result.macs_before, "macs_after": result.macs_after,
-        "agreement": result.agreement, "calibration_agreement": result.calibration_agreement,
+        "params_before": result.params_before,
+        "params_after": result.params_after,
+        "macs_before": result.macs_before,
+        "macs_after": result.macs_after,
+        "agreement": result.agreement,
+        "calibration_agreement": result.calibration_agreement,
         "held_out_examples": result.held_out_examples,
-        "accuracy_before": result.accuracy_before, "accuracy_after": result.accuracy_after,
-        "settings": result.settings, **(extra or {}),
-    }  # fmt: skip
+        "accuracy_before": result.accuracy_before,
+        "accuracy_after": result.accuracy_after,
+        "settings": result.settings,
+        **(extra or {}),
+    }
     (folder / DESCRIPTION).write_text(json.dumps(description, indent=2, sort_keys=True, default=str) + "\n")
     return folder
 
@@ -74,8 +80,9 @@ def load_compressed(folder: str | Path, *, run_factory: bool = False, trust_remo
     if not (folder / DESCRIPTION).is_file() or not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} holds no compressed network ({DESCRIPTION} and {WEIGHTS})")
     architecture = json.loads((folder / DESCRIPTION).read_text())["architecture"]
-    model = original(architecture, str(folder / DESCRIPTION), run_factory=run_factory,
-                     trust_remote_code=trust_remote_code)  # fmt: skip
+    model = original(
+        architecture, str(folder / DESCRIPTION), run_factory=run_factory, trust_remote_code=trust_remote_code
+    )
     state = load_file(str(folder / WEIGHTS))
     resize_like(model, state).load_state_dict(state)
     return model.eval()

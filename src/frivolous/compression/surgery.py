@@ -25,8 +25,9 @@ def weight_columns(module: nn.Module, positions: int = 1) -> torch.Tensor:
     return weight.reshape(weight.shape[0], weight.shape[1], -1)
 
 
-def folded_consumer(module: nn.Module, keep: torch.Tensor, coefficients: torch.Tensor, intercept: torch.Tensor,
-                    positions: int = 1) -> nn.Module:  # fmt: skip
+def folded_consumer(
+    module: nn.Module, keep: torch.Tensor, coefficients: torch.Tensor, intercept: torch.Tensor, positions: int = 1
+) -> nn.Module:
     """``module`` reading only the channels ``keep`` (a boolean mask over its
     input channels), with the removed channels' weights folded into the kept
     ones (``W_K + W_R Bᵀ``) and their mean into the bias (``W_R c``, summed over
@@ -35,8 +36,10 @@ def folded_consumer(module: nn.Module, keep: torch.Tensor, coefficients: torch.T
     kept, removed = columns[:, keep], columns[:, ~keep]
     kept = kept + torch.einsum("ore,kr->oke", removed, coefficients.to(columns))
     shift = torch.einsum("ore,r->o", removed, intercept.to(columns))
-    weight = kept.reshape(module.weight.shape[0], *((-1,) if isinstance(module, nn.Linear) else
-                                                   (int(keep.sum()), *module.weight.shape[2:])))  # fmt: skip
+    weight = kept.reshape(
+        module.weight.shape[0],
+        *((-1,) if isinstance(module, nn.Linear) else (int(keep.sum()), *module.weight.shape[2:])),
+    )
     bias = (module.bias.detach().double() if module.bias is not None else torch.zeros_like(shift)) + shift
     needs_bias = module.bias is not None or bool((shift != 0).any())  # a bias-free conv gains one if it must
     return _rebuilt(module, weight, bias if needs_bias else None, inputs=int(keep.sum()) * positions)
@@ -52,8 +55,14 @@ def sliced_outputs(module: nn.Module, rows: torch.Tensor) -> nn.Module:
     return _rebuilt(module, module.weight.detach()[rows], bias, outputs=len(rows))
 
 
-def _rebuilt(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None, *, inputs: int | None = None,
-             outputs: int | None = None) -> nn.Module:  # fmt: skip
+def _rebuilt(
+    module: nn.Module,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    *,
+    inputs: int | None = None,
+    outputs: int | None = None,
+) -> nn.Module:
     dtype, device = module.weight.dtype, module.weight.device
     with warnings.catch_warnings():  # a layer left with no channel initialises an empty tensor, harmlessly
         warnings.filterwarnings("ignore", "Initializing zero-element tensors", UserWarning)
@@ -66,14 +75,26 @@ def _rebuilt(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
     return new
 
 
-def _empty_like(module: nn.Module, inputs: int | None, outputs: int | None, bias: bool, dtype: torch.dtype,
-                device: torch.device) -> nn.Module:  # fmt: skip
+def _empty_like(
+    module: nn.Module, inputs: int | None, outputs: int | None, bias: bool, dtype: torch.dtype, device: torch.device
+) -> nn.Module:
     if isinstance(module, nn.Linear):
-        return nn.Linear(_or(inputs, module.in_features), _or(outputs, module.out_features), bias=bias,
-                         device=device, dtype=dtype)  # fmt: skip
-    return type(module)(_or(inputs, module.in_channels), _or(outputs, module.out_channels), module.kernel_size,
-                        module.stride, module.padding, module.dilation, 1, bias, module.padding_mode,
-                        device=device, dtype=dtype)  # fmt: skip
+        return nn.Linear(
+            _or(inputs, module.in_features), _or(outputs, module.out_features), bias=bias, device=device, dtype=dtype
+        )
+    return type(module)(
+        _or(inputs, module.in_channels),
+        _or(outputs, module.out_channels),
+        module.kernel_size,
+        module.stride,
+        module.padding,
+        module.dilation,
+        1,
+        bias,
+        module.padding_mode,
+        device=device,
+        dtype=dtype,
+    )
 
 
 def _or(value: int | None, default: int) -> int:
@@ -84,8 +105,15 @@ def _norm(module: nn.Module, rows: torch.Tensor) -> nn.Module:
     """A BatchNorm of the same class, settings, dtype and device, keeping the channels ``rows``."""
     floating = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
     like = floating[0] if floating else torch.empty(0)
-    new = type(module)(len(rows), module.eps, module.momentum, module.affine, module.track_running_stats,
-                       device=like.device, dtype=like.dtype)  # fmt: skip
+    new = type(module)(
+        len(rows),
+        module.eps,
+        module.momentum,
+        module.affine,
+        module.track_running_stats,
+        device=like.device,
+        dtype=like.dtype,
+    )
     with torch.no_grad():
         for name in ("weight", "bias", "running_mean", "running_var"):
             value = getattr(module, name, None)
@@ -118,9 +146,13 @@ def resize_like(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
         elif isinstance(module, PRODUCERS) and weight is not None and weight.shape != module.weight.shape:
             bias = state.get(f"{name}.bias")
             inputs = weight.shape[1]
-            fresh = _rebuilt(module, torch.zeros(weight.shape, dtype=weight.dtype),
-                             torch.zeros(weight.shape[0], dtype=weight.dtype) if bias is not None else None,
-                             inputs=inputs, outputs=weight.shape[0])  # fmt: skip
+            fresh = _rebuilt(
+                module,
+                torch.zeros(weight.shape, dtype=weight.dtype),
+                torch.zeros(weight.shape[0], dtype=weight.dtype) if bias is not None else None,
+                inputs=inputs,
+                outputs=weight.shape[0],
+            )
             replace(model, name, fresh)
         elif isinstance(module, PRODUCERS) and module.bias is None and f"{name}.bias" in state:
             replace(model, name, _rebuilt(module, module.weight.detach(), state[f"{name}.bias"]))

@@ -48,6 +48,8 @@ from frivolous.measuring.operators import (
 
 PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
 class CompressionError(ValueError):
     """The model cannot be compressed as asked (untraceable, or nothing to compress)."""
 
@@ -122,7 +124,7 @@ class UnitGraph:
     def __init__(self, model: nn.Module, example: torch.Tensor) -> None:
         try:
             self.module = fx.symbolic_trace(model)
-        except Exception as error:  # noqa: BLE001 - any tracing failure is the same refusal
+        except Exception as error:
             raise CompressionError(
                 f"torch.fx cannot trace the model ({type(error).__name__}: {error}); compress needs a traceable "
                 "graph of Linear/Conv layers"
@@ -182,8 +184,11 @@ class UnitGraph:
         result = handler[node.op](node, carried, spaces)
         if result is _UNSUPPORTED:
             for space in carried:
-                self._fix(space, f"its units reach node {node.name!r} ({_describe(node, self.modules)}), "
-                                 "which compress cannot follow")  # fmt: skip
+                self._fix(
+                    space,
+                    f"its units reach node {node.name!r} ({_describe(node, self.modules)}), "
+                    "which compress cannot follow",
+                )
             return None
         return result
 
@@ -196,8 +201,10 @@ class UnitGraph:
                     self._fix(space, f"its units reach {node.target!r}, a module called more than once")
                 return None
             if source is not None and not self._consume(node, module, source):
-                self._fix(source, f"its units reach {node.target!r} ({type(module).__name__}) in a layout "
-                                  "compress cannot follow")  # fmt: skip
+                self._fix(
+                    source,
+                    f"its units reach {node.target!r} ({type(module).__name__}) in a layout compress cannot follow",
+                )
             shape = _shape(node)
             if shape is not None and isinstance(module, nn.Linear) and len(shape) != 2:
                 self.sequence_layers.append(node.target)
@@ -263,8 +270,13 @@ class UnitGraph:
             return source  # x.mean((2, 3)): global pooling
         if node.target in RESHAPE_METHODS:
             before, after = _shape(node.args[0]), _shape(node)
-            if before is not None and after is not None and len(after) == 2 and after[0] == before[0] and (
-                    len(before) > 2 or source.positions):  # fmt: skip
+            if (
+                before is not None
+                and after is not None
+                and len(after) == 2
+                and after[0] == before[0]
+                and (len(before) > 2 or source.positions)
+            ):
                 return self._flatten(node, source)
             if before == after:
                 return source

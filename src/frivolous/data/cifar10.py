@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from frivolous.common import seeding
 from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle, TensorSplit
 from frivolous.data.paths import data_root
-from frivolous.common import seeding
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -40,15 +40,17 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
-MD5 = MappingProxyType({
-    "data_batch_1": "c99cafc152244af753f735de768cd75f",
-    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-    "data_batch_4": "634d18415352ddfa80567beed471001a",
-    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-    "test_batch": "40351d587109b95175f43aff81a1287e",
-    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
-})
+MD5 = MappingProxyType(
+    {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+        "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+    }
+)
 """The md5 of each original file, as in torchvision.datasets.CIFAR10."""
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CHANNELS, SIDE = 3, 32
@@ -159,8 +161,7 @@ class CifarUnpickler(pickle.Unpickler):
         if (module, name) not in self.ALLOWED:
             allowed = sorted(".".join(key) for key in self.ALLOWED)
             raise pickle.UnpicklingError(
-                f"{self.source}: refusing to load the global {module}.{name}; "
-                f"a CIFAR-10 file needs only {allowed}"
+                f"{self.source}: refusing to load the global {module}.{name}; a CIFAR-10 file needs only {allowed}"
             )
         return self.ALLOWED[module, name]
 
@@ -184,8 +185,7 @@ def _expected_checksums(checksums: Mapping[str, str] | None) -> Mapping[str, str
     missing, unknown = sorted(set(MD5) - set(checksums)), sorted(set(checksums) - set(MD5))
     if missing or unknown:
         raise ValueError(
-            f"checksums must give the md5 of exactly the files {sorted(MD5)}; "
-            f"missing: {missing}, unknown: {unknown}"
+            f"checksums must give the md5 of exactly the files {sorted(MD5)}; missing: {missing}, unknown: {unknown}"
         )
     return checksums
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Subset
 
+from frivolous.common import seeding
 from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle
 from frivolous.data.paths import data_root
-from frivolous.common import seeding
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -40,7 +40,11 @@ HOW_TO_GET = (
 
 
 def load(
-    *, seed: int = 0, root: str | Path | None = None, image_size: int = 224, augment: bool = True,
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    image_size: int = 224,
+    augment: bool = True,
     n_train: int | None = None,
 ) -> DataBundle:
     """ImageNet at ``image_size`` (224; 299 for Inception-v3) from ``root``

@@ -21,9 +21,9 @@ from numbers import Real
 import numpy as np
 import torch
 
+from frivolous.common import seeding
 from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle, TensorSplit
-from frivolous.common import seeding
 
 NUM_CLASSES = 10
 SEQUENCE_LENGTH = 40

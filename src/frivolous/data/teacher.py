@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from frivolous.common import seeding
 from frivolous.data import loader_checks as checks
 from frivolous.data.bundle import DataBundle, TensorSplit
-from frivolous.common import seeding
 
 HIDDEN_UNITS = 32
 """A quarter of the 128 hidden units of the paper's 1x student."""
@@ -46,9 +46,7 @@ def load(
     n_test = checks.count("n_test", n_test, 1)
     input_dim = checks.count("input_dim", input_dim, 1)
     if _balanced_count_range(n_train) is None:
-        raise ValueError(
-            f"n_train={n_train} cannot be balanced: no count of either label is 40-60% of it"
-        )
+        raise ValueError(f"n_train={n_train} cannot be balanced: no count of either label is 40-60% of it")
     inputs = {
         split: torch.randn(n, input_dim, generator=seeding.generator(seed, "teacher", "inputs", split))
         for split, n in (("train", n_train), ("val", n_val), ("test", n_test))
@@ -77,8 +75,9 @@ class Teacher:
         self.out = _truncated_normal((NUM_CLASSES, HIDDEN_UNITS), rng)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([(torch.relu(chunk.double() @ self.hidden.T) @ self.out.T).argmax(dim=1)
-                          for chunk in inputs.split(CHUNK)])  # fmt: skip
+        return torch.cat(
+            [(torch.relu(chunk.double() @ self.hidden.T) @ self.out.T).argmax(dim=1) for chunk in inputs.split(CHUNK)]
+        )
 
 
 def _truncated_normal(shape: tuple[int, int], rng: torch.Generator) -> torch.Tensor:

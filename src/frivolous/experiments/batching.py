@@ -39,12 +39,12 @@ from typing import Any
 import torch
 
 from frivolous.experiments import run_costs
+from frivolous.experiments.run import Checkpoints, TrainOutcome, open_run, record_training
+from frivolous.measuring.inputs import resolve_device
+from frivolous.runs.folder import FINISHED, build_model, load_data, status
 from frivolous.runs.integrity import try_run_lock
 from frivolous.runs.layout import RunLayout
-from frivolous.experiments.run import Checkpoints, TrainOutcome, open_run, record_training
-from frivolous.runs.folder import FINISHED, build_model, load_data, status
 from frivolous.runs.spec import RunSpec
-from frivolous.measuring.inputs import resolve_device
 from frivolous.train.batched import SAVE_SECONDS, BatchedTrainer, Member, Stream
 
 FAMILIES = ("mlp", "cnn1d")
@@ -145,19 +145,34 @@ def train_together(
         bundles = {seed: load_data(next(s for s, _ in chosen if s.seed == seed), data_root) for seed in seeds}
         runs = {}
         for spec, layout in chosen:
-            member = Member(build_model(spec, bundles[spec.seed]), spec.train, stream=seeds.index(spec.seed),
-                            callbacks=[Checkpoints(layout, spec.train.checkpoints)])  # fmt: skip
+            member = Member(
+                build_model(spec, bundles[spec.seed]),
+                spec.train,
+                stream=seeds.index(spec.seed),
+                callbacks=[Checkpoints(layout, spec.train.checkpoints)],
+            )
             runs[id(member)] = (spec, layout, member)
         streams = [Stream(seed, bundles[seed]) for seed in seeds]
-        trainer = BatchedTrainer([member for _, _, member in runs.values()], streams, device=target,
-                                 progress=progress, save_every=save_every)  # fmt: skip
+        trainer = BatchedTrainer(
+            [member for _, _, member in runs.values()], streams, device=target, progress=progress, save_every=save_every
+        )
         members = tuple(sorted(layout.root.name for _, layout in chosen))
 
         def finish(member: Member) -> None:
             spec, layout, _ = runs[id(member)]
             started = time.perf_counter() - sum(record["seconds"] for record in member.state.history)
-            outcomes.append(record_training(spec, layout, member.model, trainer.streams[member.stream].data,
-                                            member.state, target, started=started, members=members))  # fmt: skip
+            outcomes.append(
+                record_training(
+                    spec,
+                    layout,
+                    member.model,
+                    trainer.streams[member.stream].data,
+                    member.state,
+                    target,
+                    started=started,
+                    members=members,
+                )
+            )
 
         trainer.run(finish)
     return outcomes
@@ -167,8 +182,7 @@ def _hold(layout: RunLayout, locks: ExitStack) -> bool:
     """Take the run's lock for the batch's lifetime, unless another process holds it."""
     lock = try_run_lock(layout)
     if lock is None:
-        logging.getLogger(__name__).warning("%s: another process is completing this run; not batching it",
-                                            layout.root)  # fmt: skip
+        logging.getLogger(__name__).warning("%s: another process is completing this run; not batching it", layout.root)
         return False
     locks.callback(lock.release)
     return True
@@ -179,7 +193,11 @@ def attempt_together(specs: Sequence[RunSpec], root: str | Path, device: str, da
     (its runs then train alone, from their checkpoints)."""
     try:
         outcomes = train_together(specs, root, device=device, data_root=data_root, progress=False)
-    except Exception as error:  # noqa: BLE001 - the runs go on alone
-        return {"ok": False, "runs": len(specs), "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc()}  # fmt: skip
+    except Exception as error:
+        return {
+            "ok": False,
+            "runs": len(specs),
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(),
+        }
     return {"ok": True, "runs": len(specs), "trained": sum(not o.skipped for o in outcomes)}

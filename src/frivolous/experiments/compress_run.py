@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
+from frivolous.common.files import write_json
+from frivolous.common.seeding import generator, stream_seed
 from frivolous.compression import Compressed, compress
 from frivolous.data.bundle import DataBundle, Split, TensorSplit
 from frivolous.data.sampling import split_labels, stratified_sample
-from frivolous.common.files import write_json
-from frivolous.runs.layout import RunLayout
 from frivolous.runs.folder import load_data, load_run, stage_model
+from frivolous.runs.layout import RunLayout
 from frivolous.runs.spec import SpecError
-from frivolous.common.seeding import generator, stream_seed
 
 SPLITS = ("train", "val", "test")
 
@@ -63,9 +63,17 @@ def compress_run(
             raise SpecError(f"data {spec.data.name!r} has no {value!r} split")
     seed = stream_seed(spec.seed, "compress")
     fitted = _examples(splits[calibration], examples, seed)
-    result = compress(model, fitted, agreement=agreement, units=units, ratio=ratio,
-                      held_out=_examples(splits[held_out], held_out_examples, seed), device=device, seed=seed,
-                      progress=progress)  # fmt: skip
+    result = compress(
+        model,
+        fitted,
+        agreement=agreement,
+        units=units,
+        ratio=ratio,
+        held_out=_examples(splits[held_out], held_out_examples, seed),
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
     options = dict(spec.model.options) | {"num_classes": bundle.num_classes}
     if spec.model.family == "mlp":
         options.setdefault("in_features", math.prod(bundle.input_shape))
@@ -73,9 +81,14 @@ def compress_run(
     return result, architecture
 
 
-def effective_width(run_dir: str | Path, agreement: float, *, device: str | torch.device = "auto",
-                    data_root: str | Path | None = None,
-                    bundle: DataBundle | None = None) -> dict[str, Any]:  # fmt: skip
+def effective_width(
+    run_dir: str | Path,
+    agreement: float,
+    *,
+    device: str | torch.device = "auto",
+    data_root: str | Path | None = None,
+    bundle: DataBundle | None = None,
+) -> dict[str, Any]:
     """The run's effective width at ``agreement``: write the units kept per
     layer to its folder and return the record's fields.
 
@@ -83,20 +96,31 @@ def effective_width(run_dir: str | Path, agreement: float, *, device: str | torc
     shrink (a layer it keeps whole, such as an LRN-normalised conv layer or
     the logits, counts in neither sum); ``effective_width_units`` is what
     they had; ``effective_agreement`` is measured on the test split."""
-    result, _ = compress_run(run_dir, agreement=agreement, device=device, data_root=data_root, bundle=bundle,
-                             progress=False)  # fmt: skip
+    result, _ = compress_run(
+        run_dir, agreement=agreement, device=device, data_root=data_root, bundle=bundle, progress=False
+    )
     layers = result.layers[result.layers["note"] == ""]
     kept, units = int(layers["units_after"].sum()), int(layers["units_before"].sum())
-    write_json(RunLayout(Path(run_dir)).effective_width, {
-        "agreement": agreement, "held_out_agreement": result.agreement,
-        "layers": {row.layer: {"units": int(row.units_before), "kept": int(row.units_after)}
-                   for row in layers.itertuples()},
-        "params_before": result.params_before, "params_after": result.params_after,
-        "macs_before": result.macs_before, "macs_after": result.macs_after,
-    })  # fmt: skip
-    return {"effective_width": kept, "effective_width_units": units,
-            "effective_width_fraction": kept / units if units else float("nan"),
-            "effective_agreement": result.agreement}  # fmt: skip
+    write_json(
+        RunLayout(Path(run_dir)).effective_width,
+        {
+            "agreement": agreement,
+            "held_out_agreement": result.agreement,
+            "layers": {
+                row.layer: {"units": int(row.units_before), "kept": int(row.units_after)} for row in layers.itertuples()
+            },
+            "params_before": result.params_before,
+            "params_after": result.params_after,
+            "macs_before": result.macs_before,
+            "macs_after": result.macs_after,
+        },
+    )
+    return {
+        "effective_width": kept,
+        "effective_width_units": units,
+        "effective_width_fraction": kept / units if units else float("nan"),
+        "effective_agreement": result.agreement,
+    }
 
 
 def _examples(split: Split, limit: int | None, seed: int) -> Any:

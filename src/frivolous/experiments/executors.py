@@ -116,8 +116,9 @@ class Processes(Executor):
         self.threads = max(1, (os.cpu_count() or 1) // jobs)
 
     def _pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
-                                   initializer=_limit_threads, initargs=(self.threads,))  # fmt: skip
+        return ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(self.threads,)
+        )
 
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
         waiting = list(tasks)
@@ -204,9 +205,12 @@ def make_executor(options: ExecutorOptions, sweep_folder: str | os.PathLike) -> 
         from frivolous.experiments.slurm_executor import SlurmExecutor
 
         return SlurmExecutor(
-            os.path.join(sweep_folder, "slurm"), partition=options.partition, minutes=options.minutes,
+            os.path.join(sweep_folder, "slurm"),
+            partition=options.partition,
+            minutes=options.minutes,
             cpus=None if options.cpus is None else int(options.cpus),
             gpus=None if options.gpus is None else int(options.gpus),
-            mem_gb=options.mem_gb, parallelism=options.parallelism,
-        )  # fmt: skip
+            mem_gb=options.mem_gb,
+            parallelism=options.parallelism,
+        )
     raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {options.kind!r}")

@@ -27,6 +27,7 @@ WIDTHS = (0.25, 0.5, 1, 2, 4)
 QUICK_WIDTHS = (0.25, 1, 4)
 SCALES = ("quick", "paper")
 
+
 @dataclass(frozen=True)
 class PaperFigure:
     """One figure of the paper, drawn from some variants of a preset's sweep."""
@@ -68,22 +69,35 @@ class Preset:
         return run_costs.describe(specs, batching.plan(specs, batching.BatchRuns.parse("auto")))
 
 
-def _sweep(scale: str, *, model: dict, data: dict, train: dict, variants: dict | None = None,
-           grid: dict | None = None, select: dict | None = None, measure: dict | None = None,
-           quick_train: dict | None = None, quick_measure: dict | None = None, quick_data: dict | None = None,
-           quick_widths: tuple[float, ...] = QUICK_WIDTHS, quick_select: bool = False) -> SweepSpec:  # fmt: skip
+def _sweep(
+    scale: str,
+    *,
+    model: dict,
+    data: dict,
+    train: dict,
+    variants: dict | None = None,
+    grid: dict | None = None,
+    select: dict | None = None,
+    measure: dict | None = None,
+    quick_train: dict | None = None,
+    quick_measure: dict | None = None,
+    quick_data: dict | None = None,
+    quick_widths: tuple[float, ...] = QUICK_WIDTHS,
+    quick_select: bool = False,
+) -> SweepSpec:
     """A preset's sweep at ``scale``. ``select`` (field path -> candidates) is
     the paper's "Best" per width and replicate, at paper scale only unless
     ``quick_select``; a variant that sets a selected field pins it."""
     paper = scale == "paper"
     values: dict[str, Any] = {
-        "model": model, "data": data | ({} if paper else quick_data or {}),
+        "model": model,
+        "data": data | ({} if paper else quick_data or {}),
         "train": train | ({} if paper else quick_train or {}),
         "measure": (measure or {}) | ({} if paper else quick_measure or {}),
         "grid": {"model.width_factor": list(WIDTHS if paper else quick_widths)} | (grid or {}),
         "variants": variants or {},
         "replicates": 3 if paper else 2,
-    }  # fmt: skip
+    }
     if select and (paper or quick_select):
         values["grid"] |= select
         values["select"] = {"over": list(select), "by": "val_accuracy"}
@@ -102,8 +116,15 @@ OUTPUT_SIGMA_FACTOR = 10
 """The released MLP draws its output weights with ten times the hidden std."""
 MLP_LRS = (1.0, 0.1, 0.01, 1e-3, 1e-4)
 QUICK_MLP_LRS = (0.1, 0.01)
-MLP_TRAIN = {"optimizer": "momentum", "momentum": 0.9, "lr": 0.01, "batch_size": 128, "epochs": 50,
-             "schedule": "exponential", "gamma": 0.95}  # fmt: skip
+MLP_TRAIN = {
+    "optimizer": "momentum",
+    "momentum": 0.9,
+    "lr": 0.01,
+    "batch_size": 128,
+    "epochs": 50,
+    "schedule": "exponential",
+    "gamma": 0.95,
+}
 MLP_QUICK = {"epochs": 20}
 ADAM = {"train.optimizer": "adam", "train.lr": 1e-3, "train.schedule": "constant"}
 """tf.train.AdamOptimizer() in the released train.py: lr 0.001 whatever the grid, never decayed."""
@@ -115,22 +136,33 @@ def _mlp(scale: str, variants: dict) -> SweepSpec:
         scale,
         model={"family": "mlp", "init": "truncated_normal", "init_std": 1e-2, "output_init_std": 1e-1},
         data={"name": "teacher", "input_dim": 10, "n_train": 1000},
-        train=MLP_TRAIN, variants=variants, select={"train.lr": list(lrs)}, quick_select=True,
-        quick_train=MLP_QUICK, quick_widths=WIDTHS,
-    )  # fmt: skip
+        train=MLP_TRAIN,
+        variants=variants,
+        select={"train.lr": list(lrs)},
+        quick_select=True,
+        quick_train=MLP_QUICK,
+        quick_widths=WIDTHS,
+    )
 
 
 def _sigma_variants(scale: str, prefix: str, input_dim: int) -> dict[str, dict]:
     names = SIGMAS if scale == "paper" else QUICK_SIGMAS
-    return {f"{prefix}, {name}": {"data.input_dim": input_dim, "model.init_std": SIGMAS[name],
-                                  "model.output_init_std": SIGMAS[name] * OUTPUT_SIGMA_FACTOR}
-            for name in names}  # fmt: skip
+    return {
+        f"{prefix}, {name}": {
+            "data.input_dim": input_dim,
+            "model.init_std": SIGMAS[name],
+            "model.output_init_std": SIGMAS[name] * OUTPUT_SIGMA_FACTOR,
+        }
+        for name in names
+    }
 
 
 def _optimizer_variants() -> dict[str, dict]:
     """B11's SGD and Adam; its momentum line is the 10k-dim variant at the default σ."""
-    return {"10k-dim, SGD": {"data.input_dim": 10_000, "train.optimizer": "sgd"},
-            "10k-dim, Adam": {"data.input_dim": 10_000, **ADAM}}  # fmt: skip
+    return {
+        "10k-dim, SGD": {"data.input_dim": 10_000, "train.optimizer": "sgd"},
+        "10k-dim, Adam": {"data.input_dim": 10_000, **ADAM},
+    }
 
 
 def _b4(scale: str) -> dict[str, dict]:
@@ -150,16 +182,26 @@ def _lines(prefix: str, scale_names: tuple[str, ...]) -> dict[str, str]:
 
 
 MLP_FIGURES = {
-    "B4": PaperFigure("B4", "MLPs on 10,000-dim data: init σ", _lines("10k-dim", tuple(SIGMAS)),
-                      "Flat accuracy and removability; low-σ networks develop more similarity with width, "
-                      "high-σ ones do not."),
-    "B5": PaperFigure("B5", "MLPs on 10-dim data: init σ", _lines("10-dim", tuple(SIGMAS)),
-                      "Flat accuracy and removability; every σ develops more similarity with width."),
-    "B11": PaperFigure("B11", "MLPs on 10,000-dim data: optimisers",
-                       {"momentum": f"10k-dim, {DEFAULT_SIGMA}", "SGD": "10k-dim, SGD", "Adam": "10k-dim, Adam"},
-                       "Flat accuracy and removability, similarity rising with width for every optimiser; "
-                       "momentum and Adam more similar than SGD."),
-}  # fmt: skip
+    "B4": PaperFigure(
+        "B4",
+        "MLPs on 10,000-dim data: init σ",
+        _lines("10k-dim", tuple(SIGMAS)),
+        "Flat accuracy and removability; low-σ networks develop more similarity with width, high-σ ones do not.",
+    ),
+    "B5": PaperFigure(
+        "B5",
+        "MLPs on 10-dim data: init σ",
+        _lines("10-dim", tuple(SIGMAS)),
+        "Flat accuracy and removability; every σ develops more similarity with width.",
+    ),
+    "B11": PaperFigure(
+        "B11",
+        "MLPs on 10,000-dim data: optimisers",
+        {"momentum": f"10k-dim, {DEFAULT_SIGMA}", "SGD": "10k-dim, SGD", "Adam": "10k-dim, Adam"},
+        "Flat accuracy and removability, similarity rising with width for every optimiser; "
+        "momentum and Adam more similar than SGD.",
+    ),
+}
 
 
 def _mlp_teacher(scale: str) -> SweepSpec:
@@ -171,8 +213,16 @@ def _mlp_teacher(scale: str) -> SweepSpec:
 
 # ---- CIFAR-10 (AlexNet: Glorot, momentum 0.9, lr 0.01 decayed 5% per epoch, batch 128, early stopping)
 
-ALEXNET_TRAIN = {"optimizer": "momentum", "lr": 0.01, "batch_size": 128, "epochs": 500, "schedule": "exponential",
-                 "gamma": 0.95, "early_stopping": True, "patience": 50}  # fmt: skip
+ALEXNET_TRAIN = {
+    "optimizer": "momentum",
+    "lr": 0.01,
+    "batch_size": 128,
+    "epochs": 500,
+    "schedule": "exponential",
+    "gamma": 0.95,
+    "early_stopping": True,
+    "patience": 50,
+}
 """The released train.py and experiments.py: at most 500 epochs, stopped 50 epochs after the best validation
 accuracy, whose weights are kept (the paper: "early stopping based on maximum performance on a 5,000 image
 validation set")."""
@@ -189,8 +239,16 @@ ALEXNET_RANDOM_LABEL_EPOCHS = 5000
 RESNET56_RANDOM_LABELS = {"data.augment": None, "train.weight_decay": None}
 """The paper's text: no augmentation with random labels; the released runs: no weight decay either."""
 ALEXNET_SELECT = {"train.lr": [0.005, 0.01, 0.02], "train.batch_size": [64, 128]}
-RESNET56_TRAIN = {"optimizer": "momentum", "lr": 0.1, "batch_size": 128, "epochs": 182, "schedule": "step",
-                  "milestones": [91, 136], "gamma": 0.1, "weight_decay": 2e-4}  # fmt: skip
+RESNET56_TRAIN = {
+    "optimizer": "momentum",
+    "lr": 0.1,
+    "batch_size": 128,
+    "epochs": 182,
+    "schedule": "step",
+    "milestones": [91, 136],
+    "gamma": 0.1,
+    "weight_decay": 2e-4,
+}
 RESNET56_SELECT = {"train.lr": [0.05, 0.1, 0.2]}
 CIFAR_MEASURE = {"max_examples": 10_000}
 QUICK_MEASURE = {"max_examples": 500, "max_samples": 20_000}
@@ -200,16 +258,25 @@ CIFAR_QUICK_WIDTHS = (0.25, 0.5, 1, 2)
 
 def _alexnet(scale: str, variants: dict, *, select: bool = True) -> SweepSpec:
     return _sweep(
-        scale, model={"family": "alexnet", "init": "glorot_normal"}, data={"name": "cifar10"}, train=ALEXNET_TRAIN,
-        variants=variants, select=ALEXNET_SELECT if select else None, measure=CIFAR_MEASURE,
-        quick_train={"epochs": 2, "patience": None}, quick_measure=QUICK_MEASURE, quick_data=CIFAR_QUICK_DATA,
+        scale,
+        model={"family": "alexnet", "init": "glorot_normal"},
+        data={"name": "cifar10"},
+        train=ALEXNET_TRAIN,
+        variants=variants,
+        select=ALEXNET_SELECT if select else None,
+        measure=CIFAR_MEASURE,
+        quick_train={"epochs": 2, "patience": None},
+        quick_measure=QUICK_MEASURE,
+        quick_data=CIFAR_QUICK_DATA,
         quick_widths=CIFAR_QUICK_WIDTHS,
-    )  # fmt: skip
+    )
 
 
 def _inits(kind: str) -> dict[str, dict]:
-    return {name.capitalize() if name != "lecun" else "LeCun": {"model.init": f"{name}_{kind}"}
-            for name in ("glorot", "he", "lecun")}  # fmt: skip
+    return {
+        name.capitalize() if name != "lecun" else "LeCun": {"model.init": f"{name}_{kind}"}
+        for name in ("glorot", "he", "lecun")
+    }
 
 
 def _regularisers(scale: str) -> dict[str, dict]:
@@ -231,9 +298,13 @@ def _cifar_families(label_variants: dict[str, dict], scale: str) -> dict[str, di
     random labels each family stops as released: the AlexNet on training
     accuracy, the ResNet56 after its fixed epochs, without augmentation or
     weight decay."""
-    resnet = {"model.family": "resnet56", "data.augment": True,
-              **{f"train.{k}": v for k, v in RESNET56_TRAIN.items()},
-              "train.early_stopping": None, "train.patience": None}  # fmt: skip
+    resnet = {
+        "model.family": "resnet56",
+        "data.augment": True,
+        **{f"train.{k}": v for k, v in RESNET56_TRAIN.items()},
+        "train.early_stopping": None,
+        "train.patience": None,
+    }
     alexnet_random = ALEXNET_RANDOM_LABELS | ({"train.epochs": ALEXNET_RANDOM_LABEL_EPOCHS} if scale == "paper" else {})
     variants = {}
     for label, changes in label_variants.items():
@@ -257,26 +328,44 @@ def _quicken_resnet(sweep: SweepSpec, scale: str) -> SweepSpec:
     """At quick scale the ResNet variants get the quick epochs too."""
     if scale == "paper":
         return sweep
-    variants = {name: changes | ({"train.epochs": 2, "train.milestones": [1]}
-                                 if changes.get("model.family") == "resnet56" else {})
-                for name, changes in sweep.variants.items()}  # fmt: skip
+    variants = {
+        name: changes
+        | ({"train.epochs": 2, "train.milestones": [1]} if changes.get("model.family") == "resnet56" else {})
+        for name, changes in sweep.variants.items()
+    }
     return SweepSpec.from_dict(sweep.model_dump(mode="json") | {"variants": variants})
 
 
 def _resnet56(scale: str) -> SweepSpec:
     return _sweep(
-        scale, model={"family": "resnet56", "init": "glorot_normal"}, data={"name": "cifar10", "augment": True},
-        train=RESNET56_TRAIN, select=RESNET56_SELECT, measure=CIFAR_MEASURE,
-        quick_train={"epochs": 2, "milestones": [1]}, quick_measure=QUICK_MEASURE, quick_data=CIFAR_QUICK_DATA,
+        scale,
+        model={"family": "resnet56", "init": "glorot_normal"},
+        data={"name": "cifar10", "augment": True},
+        train=RESNET56_TRAIN,
+        select=RESNET56_SELECT,
+        measure=CIFAR_MEASURE,
+        quick_train={"epochs": 2, "milestones": [1]},
+        quick_measure=QUICK_MEASURE,
+        quick_data=CIFAR_QUICK_DATA,
         quick_widths=CIFAR_QUICK_WIDTHS,
-    )  # fmt: skip
+    )
 
 
 # ---- ImageNet (ResNet18: Glorot, momentum, batch 256, step decay at 30/60/80 of 90 epochs, wd 1e-4)
 
-RESNET18_TRAIN = {"optimizer": "momentum", "lr": 0.1, "batch_size": 256, "epochs": 90, "schedule": "step",
-                  "milestones": [30, 60, 80], "gamma": 0.1, "weight_decay": 1e-4, "workers": 8,
-                  "precision": "bf16", "channels_last": True}  # fmt: skip
+RESNET18_TRAIN = {
+    "optimizer": "momentum",
+    "lr": 0.1,
+    "batch_size": 256,
+    "epochs": 90,
+    "schedule": "step",
+    "milestones": [30, 60, 80],
+    "gamma": 0.1,
+    "weight_decay": 1e-4,
+    "workers": 8,
+    "precision": "bf16",
+    "channels_last": True,
+}
 IMAGENET_MEASURE = {"max_examples": 10_000, "max_samples": 50_000}
 IMAGENET_QUICK = {"epochs": 1, "milestones": [1]}
 
@@ -284,11 +373,16 @@ IMAGENET_QUICK = {"epochs": 1, "milestones": [1]}
 def _resnet18(scale: str, variants: dict | None = None, *, past_convergence: bool = False) -> SweepSpec:
     train = RESNET18_TRAIN | ({"checkpoints": [60, 70, 80, 90]} if past_convergence else {})
     return _sweep(
-        scale, model={"family": "resnet18", "init": "glorot_normal"}, data={"name": "imagenet"}, train=train,
-        variants=variants, measure=IMAGENET_MEASURE,
+        scale,
+        model={"family": "resnet18", "init": "glorot_normal"},
+        data={"name": "imagenet"},
+        train=train,
+        variants=variants,
+        measure=IMAGENET_MEASURE,
         quick_train=IMAGENET_QUICK | ({"checkpoints": [1]} if past_convergence else {}),
-        quick_measure={"max_examples": 500, "max_samples": 10_000}, quick_data={"n_train": 20_000},
-    )  # fmt: skip
+        quick_measure={"max_examples": 500, "max_samples": 10_000},
+        quick_data={"n_train": 20_000},
+    )
 
 
 def _resnet18_k(scale: str) -> SweepSpec:
@@ -297,9 +391,22 @@ def _resnet18_k(scale: str) -> SweepSpec:
 
 # ---- Inception-v3 (truncated normal sigma 0.1, RMSProp, lr decayed 4% every 8 epochs, wd 4e-5)
 
-INCEPTION_TRAIN = {"optimizer": "rmsprop", "lr": 0.045, "batch_size": 256, "epochs": 90, "schedule": "exponential",
-                   "gamma": 0.96, "every": 8, "alpha": 0.9, "momentum": 0.9, "eps": 1.0, "weight_decay": 4e-5,
-                   "workers": 8, "precision": "bf16", "channels_last": True}  # fmt: skip
+INCEPTION_TRAIN = {
+    "optimizer": "rmsprop",
+    "lr": 0.045,
+    "batch_size": 256,
+    "epochs": 90,
+    "schedule": "exponential",
+    "gamma": 0.96,
+    "every": 8,
+    "alpha": 0.9,
+    "momentum": 0.9,
+    "eps": 1.0,
+    "weight_decay": 4e-5,
+    "workers": 8,
+    "precision": "bf16",
+    "channels_last": True,
+}
 
 
 def _inception(scale: str, *, only: str | None = None) -> SweepSpec:
@@ -309,10 +416,15 @@ def _inception(scale: str, *, only: str | None = None) -> SweepSpec:
     model = {"family": "inception_v3", "init": "truncated_normal", "init_std": 0.1} | ({"only": only} if only else {})
     one_layer = {"layers": list(FIGURE_LAYERS), "summary_layers": [only]} if only else {}
     sweep = _sweep(
-        scale, model=model, data={"name": "imagenet", "image_size": 299}, train=INCEPTION_TRAIN,
-        measure=IMAGENET_MEASURE | one_layer, quick_train=IMAGENET_QUICK | {"milestones": []},
-        quick_measure={"max_examples": 500, "max_samples": 10_000}, quick_data={"n_train": 20_000},
-    )  # fmt: skip
+        scale,
+        model=model,
+        data={"name": "imagenet", "image_size": 299},
+        train=INCEPTION_TRAIN,
+        measure=IMAGENET_MEASURE | one_layer,
+        quick_train=IMAGENET_QUICK | {"milestones": []},
+        quick_measure={"max_examples": 500, "max_samples": 10_000},
+        quick_data={"n_train": 20_000},
+    )
     if only is None and scale == "paper":  # the paper could not train 2x and 4x
         grid = sweep.grid | {"model.width_factor": (0.25, 0.5, 1)}
         sweep = SweepSpec.from_dict(sweep.model_dump(mode="json") | {"grid": grid})
@@ -321,47 +433,140 @@ def _inception(scale: str, *, only: str | None = None) -> SweepSpec:
 
 # ---- beyond the paper
 
+
 def _mnist1d(scale: str) -> SweepSpec:
     return _sweep(
-        scale, model={"family": "cnn1d", "init": "he_normal"}, data={"name": "mnist1d", "num_samples": 5000},
+        scale,
+        model={"family": "cnn1d", "init": "he_normal"},
+        data={"name": "mnist1d", "num_samples": 5000},
         train={"optimizer": "adam", "lr": 0.003, "batch_size": 100, "epochs": 40, "early_stopping": True},
-        variants=_inits("normal"), measure={"max_examples": 1000},
-        quick_train={"epochs": 10}, quick_measure={"max_samples": 20_000},
-    )  # fmt: skip
+        variants=_inits("normal"),
+        measure={"max_examples": 1000},
+        quick_train={"epochs": 10},
+        quick_measure={"max_samples": 20_000},
+    )
 
 
-PRESETS: MappingProxyType[str, Preset] = MappingProxyType({p.name: p for p in (
-    Preset("mlp-teacher", "B4, B5, B11", "MLPs on the teacher data: init sigma, input dimension, optimiser",
-           "width x lr x (input dim 10 / 10,000) x sigma + optimisers", _mlp_teacher, "teacher",
-           tuple(MLP_FIGURES.values())),
-    Preset("mlp-sigma-10", "B5", "MLPs on 10-dim teacher data across init sigmas",
-           "width x lr x sigma", lambda s: _mlp(s, _b5(s)), "teacher", (MLP_FIGURES["B5"],)),
-    Preset("mlp-sigma-10k", "B4", "MLPs on 10,000-dim teacher data across init sigmas",
-           "width x lr x sigma", lambda s: _mlp(s, _b4(s)), "teacher", (MLP_FIGURES["B4"],)),
-    Preset("mlp-optimizers", "B11", "MLPs on 10,000-dim teacher data: momentum, SGD, Adam",
-           "width x lr x optimiser", lambda s: _mlp(s, _b11(s)), "teacher", (MLP_FIGURES["B11"],)),
-    Preset("alexnet-inits", "1c, 2, 3, 6", "AlexNet on CIFAR-10 with Glorot, He and LeCun normal inits",
-           "width x init", lambda s: _alexnet(s, _inits("normal")), "cifar10"),
-    Preset("alexnet-uniform-inits", "B3", "AlexNet on CIFAR-10 with Glorot, He and LeCun uniform inits",
-           "width x init", lambda s: _alexnet(s, _inits("uniform")), "cifar10"),
-    Preset("alexnet-regularisers", "B10", "AlexNet: none, augmentation, dropout, weight decay, all",
-           "width x regulariser", lambda s: _alexnet(s, _regularisers(s)), "cifar10"),
-    Preset("random-labels", "1b, 5", "AlexNet and ResNet56 on true and on random labels",
-           "width x network x labels", _random_labels, "cifar10"),
-    Preset("resnet56-layers", "B6", "ResNet56 on CIFAR-10, per layer", "width", _resnet56, "cifar10"),
-    Preset("k-factor-cifar", "B13", "AlexNet and ResNet56 with the lr x batch factor k in {1/4, 1, 4}",
-           "width x network x k", _k_factor, "cifar10"),
-    Preset("resnet18-k", "B12", "ResNet18 on ImageNet with k in {1/4, 1, 4}", "width x k", _resnet18_k, "imagenet"),
-    Preset("resnet18-imagenet", "1a, 4, B7, B2", "ResNet18 on ImageNet, with metrics at epochs past convergence",
-           "width (checkpoints at epochs 60-90)", lambda s: _resnet18(s, past_convergence=True), "imagenet"),
-    Preset("inception", "1a, 4, B8", "Inception-v3 on ImageNet (widths 1/4 to 1 at paper scale, as the paper)",
-           "width", _inception, "imagenet"),
-    Preset("inception-layer", "B9", "Inception-v3 with only the Mixed_5d module widened",
-           "width of Mixed_5d", lambda s: _inception(s, only="Mixed_5d"), "imagenet"),
-    Preset("parameters", "B1", "Parameter counts of every family across widths", "width x family", None),
-    Preset("mnist1d-cnn", "beyond the paper", "A 1-D CNN on MNIST-1D with Glorot, He and LeCun inits",
-           "width x init", _mnist1d, "mnist1d"),
-)})  # fmt: skip
+PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            Preset(
+                "mlp-teacher",
+                "B4, B5, B11",
+                "MLPs on the teacher data: init sigma, input dimension, optimiser",
+                "width x lr x (input dim 10 / 10,000) x sigma + optimisers",
+                _mlp_teacher,
+                "teacher",
+                tuple(MLP_FIGURES.values()),
+            ),
+            Preset(
+                "mlp-sigma-10",
+                "B5",
+                "MLPs on 10-dim teacher data across init sigmas",
+                "width x lr x sigma",
+                lambda s: _mlp(s, _b5(s)),
+                "teacher",
+                (MLP_FIGURES["B5"],),
+            ),
+            Preset(
+                "mlp-sigma-10k",
+                "B4",
+                "MLPs on 10,000-dim teacher data across init sigmas",
+                "width x lr x sigma",
+                lambda s: _mlp(s, _b4(s)),
+                "teacher",
+                (MLP_FIGURES["B4"],),
+            ),
+            Preset(
+                "mlp-optimizers",
+                "B11",
+                "MLPs on 10,000-dim teacher data: momentum, SGD, Adam",
+                "width x lr x optimiser",
+                lambda s: _mlp(s, _b11(s)),
+                "teacher",
+                (MLP_FIGURES["B11"],),
+            ),
+            Preset(
+                "alexnet-inits",
+                "1c, 2, 3, 6",
+                "AlexNet on CIFAR-10 with Glorot, He and LeCun normal inits",
+                "width x init",
+                lambda s: _alexnet(s, _inits("normal")),
+                "cifar10",
+            ),
+            Preset(
+                "alexnet-uniform-inits",
+                "B3",
+                "AlexNet on CIFAR-10 with Glorot, He and LeCun uniform inits",
+                "width x init",
+                lambda s: _alexnet(s, _inits("uniform")),
+                "cifar10",
+            ),
+            Preset(
+                "alexnet-regularisers",
+                "B10",
+                "AlexNet: none, augmentation, dropout, weight decay, all",
+                "width x regulariser",
+                lambda s: _alexnet(s, _regularisers(s)),
+                "cifar10",
+            ),
+            Preset(
+                "random-labels",
+                "1b, 5",
+                "AlexNet and ResNet56 on true and on random labels",
+                "width x network x labels",
+                _random_labels,
+                "cifar10",
+            ),
+            Preset("resnet56-layers", "B6", "ResNet56 on CIFAR-10, per layer", "width", _resnet56, "cifar10"),
+            Preset(
+                "k-factor-cifar",
+                "B13",
+                "AlexNet and ResNet56 with the lr x batch factor k in {1/4, 1, 4}",
+                "width x network x k",
+                _k_factor,
+                "cifar10",
+            ),
+            Preset(
+                "resnet18-k", "B12", "ResNet18 on ImageNet with k in {1/4, 1, 4}", "width x k", _resnet18_k, "imagenet"
+            ),
+            Preset(
+                "resnet18-imagenet",
+                "1a, 4, B7, B2",
+                "ResNet18 on ImageNet, with metrics at epochs past convergence",
+                "width (checkpoints at epochs 60-90)",
+                lambda s: _resnet18(s, past_convergence=True),
+                "imagenet",
+            ),
+            Preset(
+                "inception",
+                "1a, 4, B8",
+                "Inception-v3 on ImageNet (widths 1/4 to 1 at paper scale, as the paper)",
+                "width",
+                _inception,
+                "imagenet",
+            ),
+            Preset(
+                "inception-layer",
+                "B9",
+                "Inception-v3 with only the Mixed_5d module widened",
+                "width of Mixed_5d",
+                lambda s: _inception(s, only="Mixed_5d"),
+                "imagenet",
+            ),
+            Preset("parameters", "B1", "Parameter counts of every family across widths", "width x family", None),
+            Preset(
+                "mnist1d-cnn",
+                "beyond the paper",
+                "A 1-D CNN on MNIST-1D with Glorot, He and LeCun inits",
+                "width x init",
+                _mnist1d,
+                "mnist1d",
+            ),
+        )
+    }
+)
 
 DEFAULT = "mlp-teacher"
 

@@ -36,9 +36,13 @@ RETRIES = 2
 """Times Ray re-runs a task whose worker process died."""
 
 DEFAULT_RESOURCES: dict[str, tuple[float, float]] = {
-    "mlp": (1, 0), "cnn1d": (1, 0), "alexnet": (2, 1), "resnet56": (2, 1), "resnet18": (8, 1),
+    "mlp": (1, 0),
+    "cnn1d": (1, 0),
+    "alexnet": (2, 1),
+    "resnet56": (2, 1),
+    "resnet18": (8, 1),
     "inception_v3": (8, 1),
-}  # fmt: skip
+}
 """(CPUs, GPUs) a run of each family asks for; GPUs only when the cluster has any."""
 
 
@@ -65,8 +69,11 @@ class RayExecutor(Executor):
 
     def _start(self) -> Any:
         ray = import_extra("ray", "ray", "the Ray executor")
-        options: dict[str, Any] = {"include_dashboard": self.dashboard, "log_to_driver": False,
-                                   "configure_logging": False}  # fmt: skip
+        options: dict[str, Any] = {
+            "include_dashboard": self.dashboard,
+            "log_to_driver": False,
+            "configure_logging": False,
+        }
         if self.dashboard:
             options["dashboard_host"] = "127.0.0.1"
         if self.address is None:
@@ -86,8 +93,10 @@ class RayExecutor(Executor):
     def _resources(self, ray: Any, task: Task) -> dict[str, float]:
         cpus, gpus = DEFAULT_RESOURCES.get(_family(task), (1, 0))
         has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-        return {"num_cpus": self.cpus if self.cpus is not None else cpus,
-                "num_gpus": self.gpus if self.gpus is not None else (gpus if has_gpus else 0)}  # fmt: skip
+        return {
+            "num_cpus": self.cpus if self.cpus is not None else cpus,
+            "num_gpus": self.gpus if self.gpus is not None else (gpus if has_gpus else 0),
+        }
 
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
         if not tasks:
@@ -127,6 +136,10 @@ def _visible(outcome: dict[str, Any], task: Task) -> dict[str, Any]:
     layout = RunLayout.of(RunSpec.from_dict(parse_yaml(task.spec)), task.root)
     if layout.record.is_file():
         return outcome
-    return {"ok": False, "run_id": layout.root.name, "traceback": "",
-            "error": f"the worker finished the run, but {layout.record} is not visible to the driver: "
-                     "the sweep folder must be on a filesystem shared by the driver and every worker"}  # fmt: skip
+    return {
+        "ok": False,
+        "run_id": layout.root.name,
+        "traceback": "",
+        "error": f"the worker finished the run, but {layout.record} is not visible to the driver: "
+        "the sweep folder must be on a filesystem shared by the driver and every worker",
+    }

@@ -18,16 +18,28 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from frivolous.data.bundle import DataBundle
-from frivolous.runs.integrity import checksums, damage, discard
 from frivolous.common.files import write_atomically, write_json
-from frivolous.runs.folder import DIVERGED, FINISHED, TRAINED, build_model, damaged, load_data, load_run, measured_examples, retrain, stage_model, status
-from frivolous.runs.layout import RunLayout
 from frivolous.common.parameters import parameter_count
-from frivolous.runs.spec import RunSpec, SpecError
+from frivolous.common.seeding import stream_seed
+from frivolous.data.bundle import DataBundle
 from frivolous.measuring import MeasureResult, measure
 from frivolous.measuring.inputs import resolve_device
-from frivolous.common.seeding import stream_seed
+from frivolous.runs.folder import (
+    DIVERGED,
+    FINISHED,
+    TRAINED,
+    build_model,
+    damaged,
+    load_data,
+    load_run,
+    measured_examples,
+    retrain,
+    stage_model,
+    status,
+)
+from frivolous.runs.integrity import checksums, damage, discard
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec, SpecError
 from frivolous.train.batched import BATCH_RUNS
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
 from frivolous.train.distributed import SINGLE, Shard, from_environment, start
@@ -113,8 +125,16 @@ def train_run(
     started = time.perf_counter()
     bundle = load_data(spec, data_root)
     model = build_model(spec, bundle)
-    trainer = Trainer(model, bundle.on(target), spec.train, seed=spec.seed, device=target, progress=progress,
-                      callbacks=[Checkpoints(layout, spec.train.checkpoints, writer=shard.main)], shard=shard)  # fmt: skip
+    trainer = Trainer(
+        model,
+        bundle.on(target),
+        spec.train,
+        seed=spec.seed,
+        device=target,
+        progress=progress,
+        callbacks=[Checkpoints(layout, spec.train.checkpoints, writer=shard.main)],
+        shard=shard,
+    )
     state = trainer.run()
     return record_training(spec, layout, trainer.model, trainer.data, state, target, started=started, shard=shard)
 
@@ -146,13 +166,26 @@ def provenance(history: list[dict[str, Any]], members: tuple[str, ...] = ()) -> 
     rounding differences grow: these keys say which numbers a run holds."""
     batched = [record[BATCH_RUNS] for record in history if BATCH_RUNS in record]
     mode = "single" if not batched else "batched" if len(batched) == len(history) else "mixed"
-    return {"training": mode, "batch_runs": max(batched, default=1), "batched_epochs": len(batched),
-            "batch_members": list(members)}  # fmt: skip
+    return {
+        "training": mode,
+        "batch_runs": max(batched, default=1),
+        "batched_epochs": len(batched),
+        "batch_members": list(members),
+    }
 
 
-def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: DataBundle, state: TrainState,
-                    target: torch.device, *, started: float, shard: Shard = SINGLE,
-                    members: tuple[str, ...] = ()) -> TrainOutcome:  # fmt: skip
+def record_training(
+    spec: RunSpec,
+    layout: RunLayout,
+    model: nn.Module,
+    data: DataBundle,
+    state: TrainState,
+    target: torch.device,
+    *,
+    started: float,
+    shard: Shard = SINGLE,
+    members: tuple[str, ...] = (),
+) -> TrainOutcome:
     """Write the folder of a run whose training ended (``model`` holding its
     final weights): weights, history and status, or a diverged status, each
     with the run's :func:`provenance`. The single trainer and the batched
@@ -162,8 +195,9 @@ def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: Da
     if state.diverged:
         return _diverged(layout, state, spec, target, shard, time.perf_counter() - started, members)
     evaluations = {
-        f"{name}_accuracy": evaluate(model, split, target, precision=spec.train.precision,
-                                     workers=spec.train.workers, shard=shard).accuracy  # fmt: skip
+        f"{name}_accuracy": evaluate(
+            model, split, target, precision=spec.train.precision, workers=spec.train.workers, shard=shard
+        ).accuracy
         for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
         if split is not None
     }
@@ -188,15 +222,26 @@ def record_training(spec: RunSpec, layout: RunLayout, model: nn.Module, data: Da
     return TrainOutcome(layout, result, skipped=False)
 
 
-def _diverged(layout: RunLayout, state: TrainState, spec: RunSpec, target: torch.device, shard: Shard,
-              seconds: float, members: tuple[str, ...]) -> TrainOutcome:  # fmt: skip
+def _diverged(
+    layout: RunLayout,
+    state: TrainState,
+    spec: RunSpec,
+    target: torch.device,
+    shard: Shard,
+    seconds: float,
+    members: tuple[str, ...],
+) -> TrainOutcome:
     last = state.history[-1]
     result = {
-        "state": DIVERGED, "epochs": state.epoch, "loss": last["loss"], "device": str(target),
-        "processes": shard.world, "seconds": seconds,
+        "state": DIVERGED,
+        "epochs": state.epoch,
+        "loss": last["loss"],
+        "device": str(target),
+        "processes": shard.world,
+        "seconds": seconds,
         "reason": f"the training loss became {last['loss']} in epoch {state.epoch} (lr {last['lr']:g})",
         **provenance(state.history, members),
-    }  # fmt: skip
+    }
     if shard.main:
         write_json(layout.history, state.history)
         write_json(layout.status, result)
@@ -222,8 +267,10 @@ def measure_run(
     if done is None or done.get("state") != TRAINED:
         raise SpecError(f"{run_dir} is not trained yet; run `frivolous train` on its spec first")
     if stage == "trained" and (problem := damage(layout, done)):
-        raise SpecError(f"{layout.root}/{problem}; train the run again with `{retrain(layout)}` (it retrains a "
-                        "run whose files do not match their checksums)")  # fmt: skip
+        raise SpecError(
+            f"{layout.root}/{problem}; train the run again with `{retrain(layout)}` (it retrains a "
+            "run whose files do not match their checksums)"
+        )
     bundle = bundle or load_data(spec, data_root)
     model = stage_model(spec, layout, bundle, stage)
     options = spec.measure
@@ -231,26 +278,42 @@ def measure_run(
     if split is None:
         raise SpecError(f"data {spec.data.name!r} has no {options.split!r} split to measure on")
     result = measure(
-        model, measured_examples(split, options.max_examples, spec.seed),
+        model,
+        measured_examples(split, options.max_examples, spec.seed),
         list(options.layers) if options.layers else None,
-        levels=options.levels, samplings=options.samplings, unit=options.unit, threshold=options.threshold,
-        max_samples=options.max_samples, device=device, seed=stream_seed(spec.seed, "measure"),
-        dead=options.dead, progress=progress,
-    )  # fmt: skip
+        levels=options.levels,
+        samplings=options.samplings,
+        unit=options.unit,
+        threshold=options.threshold,
+        max_samples=options.max_samples,
+        device=device,
+        seed=stream_seed(spec.seed, "measure"),
+        dead=options.dead,
+        progress=progress,
+    )
     for kind in ("layers", "curves", "histograms"):
         table = result.frame(kind)
-        write_atomically(layout.measure_table(kind, stage),
-                         lambda path, table=table: table.to_parquet(path, index=False))  # fmt: skip
+        write_atomically(
+            layout.measure_table(kind, stage), lambda path, table=table: table.to_parquet(path, index=False)
+        )
     network = result.only(options.summary_layers) if options.summary_layers else result
     summary = {
-        "auc": network.auc, "auc_std": network.auc_std, "similarity": network.similarity,
-        "prunable": network.prunable, "non_prunable": network.non_prunable, "pca95": network.pca95,
+        "auc": network.auc,
+        "auc_std": network.auc_std,
+        "similarity": network.similarity,
+        "prunable": network.prunable,
+        "non_prunable": network.non_prunable,
+        "pca95": network.pca95,
         "pca80": network.pca80,
-        "similarity_std": network.similarity_std, "similarity_fraction": network.similarity_fraction,
-        "collapsed": result.collapsed, "collapse_reason": result.collapse_reason, "all_dead": result.all_dead,
-        "predicted": {str(k): v for k, v in result.predicted.items()}, "examples": result.examples,
+        "similarity_std": network.similarity_std,
+        "similarity_fraction": network.similarity_fraction,
+        "collapsed": result.collapsed,
+        "collapse_reason": result.collapse_reason,
+        "all_dead": result.all_dead,
+        "predicted": {str(k): v for k, v in result.predicted.items()},
+        "examples": result.examples,
         "settings": result.settings,
-    }  # fmt: skip
+    }
     if stage.startswith("epoch-"):  # the figure of metrics across epochs needs the accuracy too
         target = resolve_device(device)
         summary["test_accuracy"] = evaluate(model.to(target), bundle.test, target).accuracy

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 from frivolous import zoo
 from frivolous.runs.spec import RunSpec
@@ -27,8 +27,13 @@ STEP_SECONDS = 1e-3
 SECONDS_PER_PARAMETER_EXAMPLE = 1.25e-10
 """Per parameter and training example (products and memory traffic grow with both): 10,000-dim MLP
 runs of the main job took about 3.9 ms more per step of 32 examples per million parameters."""
-CONV_EXAMPLES_PER_SECOND = {"alexnet": (114, 2), "resnet56": (128, 2), "resnet18": (9, 2), "inception_v3": (3, 2),
-                            "cnn1d": (12_000, 1)}  # fmt: skip
+CONV_EXAMPLES_PER_SECOND = {
+    "alexnet": (114, 2),
+    "resnet56": (128, 2),
+    "resnet18": (9, 2),
+    "inception_v3": (3, 2),
+    "cnn1d": (12_000, 1),
+}
 """(training examples per second at 1x, power of the width factor they divide by): alexnet and
 resnet56 measured by benchmarks/bench_train.py; cnn1d from the mnist1d-cnn quick preset (its
 small layers scale about linearly); resnet18 and inception_v3 scaled from resnet56 by their
@@ -56,7 +61,7 @@ TRAIN_EXAMPLES = {"teacher": 1000, "mnist1d": 3600, "cifar10": 45_000, "imagenet
 TEST_EXAMPLES = {"teacher": 1000, "mnist1d": 1000, "cifar10": 10_000, "imagenet": 50_000}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parameters(family: str, width: float, classes: int, options: tuple) -> int:
     return zoo.parameter_count(family, width, num_classes=classes, **dict(options))
 
@@ -66,8 +71,9 @@ def parameters(spec: RunSpec) -> int:
     options = spec.model.options
     if spec.model.family == "mlp":
         options.setdefault("in_features", spec.data.options.get("input_dim", 10))
-    return _parameters(spec.model.family, spec.model.width_factor, CLASSES[spec.data.name],
-                       tuple(sorted(options.items())))  # fmt: skip
+    return _parameters(
+        spec.model.family, spec.model.width_factor, CLASSES[spec.data.name], tuple(sorted(options.items()))
+    )
 
 
 def train_seconds(spec: RunSpec) -> float:

@@ -22,18 +22,27 @@ from typing import Any
 
 import torch
 
+from frivolous.common.files import read_json, write_json
 from frivolous.data.sampling import split_labels
 from frivolous.experiments.compress_run import effective_width
-from frivolous.runs.integrity import run_lock
-from frivolous.common.files import read_json, write_json
-from frivolous.runs.layout import RunLayout
-from frivolous.runs.folder import DIVERGED, damaged, load_data
 from frivolous.experiments.run import PROVENANCE, measure_run, train_run
-from frivolous.runs.spec import RunSpec
 from frivolous.measuring.collapse import collapse_reason, majority_rate
+from frivolous.runs.folder import DIVERGED, damaged, load_data
+from frivolous.runs.integrity import run_lock
+from frivolous.runs.layout import RunLayout
+from frivolous.runs.spec import RunSpec
 
-RECORD_METRICS = ("auc", "auc_std", "similarity", "similarity_std", "similarity_fraction", "prunable", "non_prunable",
-                  "pca95", "pca80")  # fmt: skip
+RECORD_METRICS = (
+    "auc",
+    "auc_std",
+    "similarity",
+    "similarity_std",
+    "similarity_fraction",
+    "prunable",
+    "non_prunable",
+    "pca95",
+    "pca80",
+)
 """Network values copied from the measurement summaries into the record (NaN
 where a summary predates a metric: such runs keep their other numbers)."""
 
@@ -59,8 +68,9 @@ def complete_run(
     return _complete(spec, root, device=device, data_root=data_root, progress=progress)[0]
 
 
-def _complete(spec: RunSpec, root: str | Path, *, device: str | torch.device, data_root: str | Path | None,
-              progress: bool | None) -> tuple[dict[str, Any], bool]:  # fmt: skip
+def _complete(
+    spec: RunSpec, root: str | Path, *, device: str | torch.device, data_root: str | Path | None, progress: bool | None
+) -> tuple[dict[str, Any], bool]:
     """:func:`complete_run`'s record, and whether this call completed the run
     (False: it was complete when the lock was taken, done by another process
     or an earlier call)."""
@@ -76,14 +86,30 @@ def complete(layout: RunLayout) -> bool:
     return layout.record.is_file() and damaged(layout) is None
 
 
-def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, device: str | torch.device,
-                       data_root: str | Path | None, progress: bool | None) -> dict[str, Any]:  # fmt: skip
+def _train_and_measure(
+    spec: RunSpec,
+    root: str | Path,
+    layout: RunLayout,
+    *,
+    device: str | torch.device,
+    data_root: str | Path | None,
+    progress: bool | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = train_run(spec, root, device=device, data_root=data_root, progress=progress)
     if outcome.status["state"] == DIVERGED:  # nothing to measure: recorded, and left out of selections
-        return _finish(layout, _identity(layout, spec) | _trained_how(outcome.status) | {
-            "diverged": True, "diverged_reason": outcome.status["reason"], "epochs": outcome.status["epochs"],
-            "train_seconds": outcome.status.get("seconds"), "seconds": time.perf_counter() - started})  # fmt: skip
+        return _finish(
+            layout,
+            _identity(layout, spec)
+            | _trained_how(outcome.status)
+            | {
+                "diverged": True,
+                "diverged_reason": outcome.status["reason"],
+                "epochs": outcome.status["epochs"],
+                "train_seconds": outcome.status.get("seconds"),
+                "seconds": time.perf_counter() - started,
+            },
+        )
     bundle = None
     for stage in stages(spec):
         if not layout.measure_summary(stage).is_file():
@@ -92,16 +118,23 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
     trained, init = (read_json(layout.measure_summary(s)) for s in ("trained", "init"))
     bundle = bundle or load_data(spec, data_root)  # once, for the majority rate and the effective width
     majority = majority_rate(split_labels(bundle.train))
-    reason = collapse_reason(trained["predicted"], trained.get("all_dead", False), majority_rate=majority,
-                             train_accuracy=outcome.status.get("train_accuracy"))  # fmt: skip
+    reason = collapse_reason(
+        trained["predicted"],
+        trained.get("all_dead", False),
+        majority_rate=majority,
+        train_accuracy=outcome.status.get("train_accuracy"),
+    )
     record: dict[str, Any] = {
         **_identity(layout, spec),
-        **{k: outcome.status.get(k) for k in ("params", "train_accuracy", "val_accuracy", "test_accuracy",
-                                             "epochs", "best_epoch")},  # fmt: skip
+        **{
+            k: outcome.status.get(k)
+            for k in ("params", "train_accuracy", "val_accuracy", "test_accuracy", "epochs", "best_epoch")
+        },
         **_trained_how(outcome.status),
         **{k: trained.get(k, math.nan) for k in RECORD_METRICS},
         **{f"{k}_init": init.get(k, math.nan) for k in RECORD_METRICS},
-        "collapsed": bool(reason), "collapse_reason": reason,
+        "collapsed": bool(reason),
+        "collapse_reason": reason,
         "collapsed_init": bool(collapse_reason(init["predicted"], init.get("all_dead", False))),
         "majority_rate": majority,
         "predicted_classes": len(trained["predicted"]),
@@ -109,8 +142,9 @@ def _train_and_measure(spec: RunSpec, root: str | Path, layout: RunLayout, *, de
         "seconds": time.perf_counter() - started,
     }
     if spec.measure.effective_width is not None:  # the units of the smallest network that keeps this agreement
-        record |= effective_width(layout.root, spec.measure.effective_width, device=device, data_root=data_root,
-                                  bundle=bundle)  # fmt: skip
+        record |= effective_width(
+            layout.root, spec.measure.effective_width, device=device, data_root=data_root, bundle=bundle
+        )
     return _finish(layout, record)
 
 
@@ -120,8 +154,12 @@ def _trained_how(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _identity(layout: RunLayout, spec: RunSpec) -> dict[str, Any]:
-    return {"run_id": layout.root.name, "family": spec.model.family, "width_factor": spec.model.width_factor,
-            "seed": spec.seed}  # fmt: skip
+    return {
+        "run_id": layout.root.name,
+        "family": spec.model.family,
+        "width_factor": spec.model.width_factor,
+        "seed": spec.seed,
+    }
 
 
 def _finish(layout: RunLayout, record: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +177,7 @@ def attempt(spec: RunSpec, root: str | Path, device: str, data_root: str | None)
     try:
         record, here = _complete(spec, root, device=device, data_root=data_root, progress=False)
         return {"ok": True, "run_id": layout.root.name, "record": record, "here": here}
-    except Exception as error:  # noqa: BLE001 - any error of one run is that run's failure
+    except Exception as error:
         failure = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
         if layout.root.is_dir():
             write_json(layout.failure, failure)

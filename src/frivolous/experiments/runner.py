@@ -24,13 +24,14 @@ from typing import Any, TextIO
 import torch
 from tqdm.auto import tqdm
 
-from frivolous.experiments.batching import BatchRuns, plan
-from frivolous.experiments.executors import Executor, GroupTask, Task, executor as make_executor
 from frivolous.common.files import read_json, write_atomically, write_json
-from frivolous.runs.layout import RunLayout
+from frivolous.experiments.batching import BatchRuns, plan
+from frivolous.experiments.executors import Executor, GroupTask, Task
+from frivolous.experiments.executors import executor as make_executor
 from frivolous.experiments.run_pipeline import complete
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.measuring.inputs import resolve_device
+from frivolous.runs.layout import RunLayout
 
 LOG_EVERY = 60.0
 """Seconds between progress lines where stderr is not a terminal."""
@@ -54,9 +55,16 @@ class SweepSummary:
     @classmethod
     def of(cls, completed: Completed, status: Any) -> SweepSummary:
         """The summary of ``completed``, counted from the runs table's ``status`` column."""
-        return cls(completed.folder, completed.total, int((status == "done").sum()), int((status == "failed").sum()),
-                   completed.skipped, time.perf_counter() - completed.started, int((status == "diverged").sum()),
-                   completed.elsewhere)  # fmt: skip
+        return cls(
+            completed.folder,
+            completed.total,
+            int((status == "done").sum()),
+            int((status == "failed").sum()),
+            completed.skipped,
+            time.perf_counter() - completed.started,
+            int((status == "diverged").sum()),
+            completed.elsewhere,
+        )
 
     def line(self) -> str:
         """E.g. "10 runs: 10 done (0 already)", or, with a second sweep on the
@@ -64,15 +72,21 @@ class SweepSummary:
         diverged = f", {self.diverged} diverged (left out)" if self.diverged else ""
         here = self.done + self.diverged - self.skipped - self.elsewhere
         counts = f"{here} here, {self.elsewhere} by another process, " if self.elsewhere else ""
-        return (f"{self.total} runs: {self.done} done ({counts}{self.skipped} already){diverged}, {self.failed} failed"
-                + (" (rerun the command to retry them)" if self.failed else ""))  # fmt: skip
+        return (
+            f"{self.total} runs: {self.done} done ({counts}{self.skipped} already){diverged}, {self.failed} failed"
+            + (" (rerun the command to retry them)" if self.failed else "")
+        )
 
 
 def versions() -> dict[str, str]:
     from frivolous.common.version import __version__
 
-    return {"frivolous": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}  # fmt: skip
+    return {
+        "frivolous": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,7 @@ def complete_runs(
     tasks = [Task(p.spec.to_yaml(), root, device, data) for p in todo]
     batches = plan([p.spec for p in todo], setting, parallel=executor.jobs) if executor.batches else []
     failed = elsewhere = 0
-    bar = progress_bar(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run",
-                       progress=progress)  # fmt: skip
+    bar = progress_bar(total=len(planned), initial=len(planned) - len(todo), desc="runs", unit="run", progress=progress)
     try:
         groups = [GroupTask(tuple(spec.to_yaml() for spec in batch), root, device, data) for batch in batches]
         if groups:
@@ -179,8 +192,14 @@ def progress_bar(*, progress: bool | None, **options: Any) -> tqdm:
 def _info(out: Path, preset: str, scale: str, device: str, total: int) -> dict[str, Any]:
     path = out / SWEEP_INFO
     info = read_json(path) if path.is_file() else {}
-    info |= {"preset": preset, "scale": scale, "runs": total, "device": str(resolve_device(device)),
-             "command": " ".join(sys.argv), "versions": versions()}  # fmt: skip
+    info |= {
+        "preset": preset,
+        "scale": scale,
+        "runs": total,
+        "device": str(resolve_device(device)),
+        "command": " ".join(sys.argv),
+        "versions": versions(),
+    }
     return info
 
 

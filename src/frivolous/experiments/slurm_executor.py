@@ -56,8 +56,12 @@ class SlurmExecutor(Executor):
     def _executor(self, submitit: Any) -> Any:
         executor = submitit.AutoExecutor(folder=str(self.logs / "%j"), cluster=self.cluster)
         parameters: dict[str, Any] = {"timeout_min": self.minutes, "slurm_array_parallelism": self.parallelism}
-        optional = {"slurm_partition": self.partition, "cpus_per_task": self.cpus, "gpus_per_node": self.gpus,
-                    "mem_gb": self.mem_gb}  # fmt: skip
+        optional = {
+            "slurm_partition": self.partition,
+            "cpus_per_task": self.cpus,
+            "gpus_per_node": self.gpus,
+            "mem_gb": self.mem_gb,
+        }
         parameters |= {k: v for k, v in optional.items() if v is not None}
         executor.update_parameters(**parameters)
         return executor
@@ -80,7 +84,7 @@ class SlurmExecutor(Executor):
                     task = pending.pop(submitted)
                     try:
                         yield submitted.result()
-                    except Exception as error:  # noqa: BLE001 - the job died outside the run's own handling
+                    except Exception as error:
                         yield record_death(task, f"Slurm job {submitted.job_id} failed: {error}")
         except BaseException:
             for submitted in pending:

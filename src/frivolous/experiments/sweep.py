@@ -137,8 +137,16 @@ class SweepSpec(BaseModel):
                 values = dict(zip(grid_paths, point))
                 for replicate in range(self.replicates):
                     spec = self._spec(base, {**changes, **values}, self.seed + replicate, variant, values)
-                    runs.append(PlannedRun(spec, variant, replicate, values, self._label(variant, values),
-                                           self._group(variant, values, replicate)))  # fmt: skip
+                    runs.append(
+                        PlannedRun(
+                            spec,
+                            variant,
+                            replicate,
+                            values,
+                            self._label(variant, values),
+                            self._group(variant, values, replicate),
+                        )
+                    )
         return runs
 
     def _spec(self, base: dict, changes: dict[str, Any], seed: int, variant: str, values: dict) -> RunSpec:

@@ -3,8 +3,8 @@ units are (random-ablation curves and their AUC) and how repeated they are
 (pairwise |Pearson r| between units)."""
 
 from frivolous.measuring.api import ablation_curve, measure, probes
-from frivolous.measuring.repetition import SimilarityResult, similarity
 from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
+from frivolous.measuring.repetition import SimilarityResult, similarity
 
 __all__ = [
     "ALL_LAYERS",

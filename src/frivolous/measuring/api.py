@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from frivolous.common.validation import check_choice, check_positive, check_threshold
 from frivolous.measuring.axes import FeaturesLast, features_last_option
 from frivolous.measuring.engine import CHECK_EXAMPLES, Settings, prepare, run
 from frivolous.measuring.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measuring.masks import UNITS, Unit, resolve_levels
-from frivolous.measuring.repetition import DEAD_MODES, DeadMode
 from frivolous.measuring.measurement import AblationCurve, MeasureResult
-from frivolous.common.validation import check_choice, check_positive, check_threshold
+from frivolous.measuring.repetition import DEAD_MODES, DeadMode
 
 
 def measure(
@@ -87,10 +87,12 @@ def measure(
             probed layer; layer names list exactly the features-last layers
             (names of layers that are not probed are allowed).
     """
-    settings = _settings(levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory,
-                         features_last=features_last)  # fmt: skip
-    return run(model, data, layers, settings, device=resolve_device(device), batch_size=_batch(batch_size),
-               progress=progress)  # fmt: skip
+    settings = _settings(
+        levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory, features_last=features_last
+    )
+    return run(
+        model, data, layers, settings, device=resolve_device(device), batch_size=_batch(batch_size), progress=progress
+    )
 
 
 def ablation_curve(
@@ -111,10 +113,22 @@ def ablation_curve(
     """The random-ablation curve of one layer (see :func:`measure` for the arguments)."""
     if not isinstance(layer, str):
         raise TypeError(f"layer must be one layer name, got {type(layer).__name__}")
-    settings = _settings(levels, samplings, unit, seed, 0.5, 2, "exclude", False, max_memory, repetition=False,
-                         features_last=features_last)  # fmt: skip
-    result = run(model, data, [layer], settings, device=resolve_device(device), batch_size=_batch(batch_size),
-                 progress=progress)  # fmt: skip
+    settings = _settings(
+        levels,
+        samplings,
+        unit,
+        seed,
+        0.5,
+        2,
+        "exclude",
+        False,
+        max_memory,
+        repetition=False,
+        features_last=features_last,
+    )
+    result = run(
+        model, data, [layer], settings, device=resolve_device(device), batch_size=_batch(batch_size), progress=progress
+    )
     curve = next(iter(result.layers.values())).ablation
     assert curve is not None
     return curve

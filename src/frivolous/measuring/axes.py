@@ -65,8 +65,9 @@ serves calls that probe different layers)."""
 WATCHED_EXAMPLES = 2
 """Examples of the forward pass that decides which probes are features last."""
 
-LAST_AXIS_OPERATIONS = frozenset({"linear", "bilinear", "layer_norm", "rms_norm", "embedding",
-                                  "multi_head_attention_forward"})  # fmt: skip
+LAST_AXIS_OPERATIONS = frozenset(
+    {"linear", "bilinear", "layer_norm", "rms_norm", "embedding", "multi_head_attention_forward"}
+)
 """Torch functions (by name: a module's functional form and ``torch.*``'s share it)
 whose result holds features in its last axis (its first result, for attention)."""
 MATRIX_PRODUCTS = frozenset({"matmul", "__matmul__", "mm", "addmm", "bmm", "baddbmm"})
@@ -148,8 +149,12 @@ class _FeaturesWatch(TorchFunctionMode):
         else:
             first = args[0] if args and self.marked(args[0]) else None
             inputs = [value for value in (*args, *kwargs.values()) if self.marked(value)]
-            outputs = [out for out in outputs if any(out.shape == x.shape for x in inputs)
-                       or (first is not None and _keeps_last_axis(out, first, name))]  # fmt: skip
+            outputs = [
+                out
+                for out in outputs
+                if any(out.shape == x.shape for x in inputs)
+                or (first is not None and _keeps_last_axis(out, first, name))
+            ]
         for out in outputs:
             self._marked[id(out)] = out
         return result

@@ -24,10 +24,23 @@ def layer_table(result: MeasureResult, title: str | None = None) -> Table:
             str(layer.dead),
         )
     table.add_section()
-    table.add_row("mean over layers", "", "", f"{result.auc:.3f} ± {result.auc_std:.3f}",
-                  f"{result.similarity:.2f} ± {result.similarity_std:.2f}", f"{result.similarity_fraction:.4f}",
-                  "")  # fmt: skip
+    table.add_row(
+        "mean over layers",
+        "",
+        "",
+        f"{result.auc:.3f} ± {result.auc_std:.3f}",
+        f"{result.similarity:.2f} ± {result.similarity_std:.2f}",
+        f"{result.similarity_fraction:.4f}",
+        "",
+    )
     if result.all_layers is not None:
-        table.add_row("all layers at once", "", str(result.all_layers.units),
-                      f"{result.all_layers.auc:.3f} ± {result.all_layers.auc_std:.3f}", "", "", "")  # fmt: skip
+        table.add_row(
+            "all layers at once",
+            "",
+            str(result.all_layers.units),
+            f"{result.all_layers.auc:.3f} ± {result.all_layers.auc_std:.3f}",
+            "",
+            "",
+            "",
+        )
     return table

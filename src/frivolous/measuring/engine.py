@@ -22,18 +22,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from frivolous.common.validation import check_finite
 from frivolous.measuring.axes import features_last_probes, onto_activation, units_first
 from frivolous.measuring.graph import GraphNetwork, TraceMismatch
 from frivolous.measuring.hooks import HookNetwork
 from frivolous.measuring.inputs import batch_count, evaluating, iter_inputs
 from frivolous.measuring.masks import count_units, keep_mask, removal_counts, unit_permutation, unit_shape
+from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
 from frivolous.measuring.network import Capture, ProbedNetwork, labels_of
 from frivolous.measuring.pca import variance_spectrum
 from frivolous.measuring.probes import describe_valid, model_layers, resolve_name
 from frivolous.measuring.repetition import pair_statistics
-from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
 from frivolous.measuring.samples import RowSampler
-from frivolous.common.validation import check_finite
 
 CPU_MEMORY_BUDGET = 1 << 30
 CHECK_EXAMPLES = 16
@@ -148,7 +148,7 @@ class _Curve:
 def _build_network(model: nn.Module, first: torch.Tensor) -> tuple[ProbedNetwork, str | None]:
     try:
         return GraphNetwork(model), None
-    except Exception as error:  # noqa: BLE001 - any tracing failure: fall back to hooks
+    except Exception as error:
         return HookNetwork(model, first[:2]), f"{type(error).__name__}: {error}"
 
 
@@ -286,8 +286,14 @@ def run(
         captures = itertools.chain([first_capture], (network.capture(x) for x in batches))
         examples = 0
         predicted: dict[int, int] = {}
-        bar = tqdm(captures, total=batch_count(data, batch_size), desc="measuring", unit="batch",
-                   disable=None if progress is None else not progress, leave=False)  # fmt: skip
+        bar = tqdm(
+            captures,
+            total=batch_count(data, batch_size),
+            desc="measuring",
+            unit="batch",
+            disable=None if progress is None else not progress,
+            leave=False,
+        )
         for capture in bar:
             activations = units_first(capture.activations, last)
             _check_capture(capture.logits, activations, shapes, settings.unit)
@@ -306,19 +312,34 @@ def run(
     by_layer = {c.name: c.result() for c in curves if c.name != ALL_LAYERS}
     joint = next((c.result() for c in curves if c.name == ALL_LAYERS), None)
     results = {
-        name: LayerResult(name, shapes[name], by_layer.get(name), similarities.get(name, ()), spectra.get(name, ()),
-                          features_last=name in last)
+        name: LayerResult(
+            name,
+            shapes[name],
+            by_layer.get(name),
+            similarities.get(name, ()),
+            spectra.get(name, ()),
+            features_last=name in last,
+        )
         for name in names
     }
     described = settings.describe() | {"mode": network.mode, "device": str(device), "layers": names}
-    return MeasureResult(layers=results, all_layers=joint, examples=examples, settings=described,
-                         predicted=dict(sorted(predicted.items())))  # fmt: skip
+    return MeasureResult(
+        layers=results,
+        all_layers=joint,
+        examples=examples,
+        settings=described,
+        predicted=dict(sorted(predicted.items())),
+    )
 
 
 def _curves(
-    network: ProbedNetwork, names: list[str], shapes: dict[str, tuple[int, ...]], settings: Settings,
-    device: torch.device, features_last: frozenset[str],
-) -> list[_Curve]:  # fmt: skip
+    network: ProbedNetwork,
+    names: list[str],
+    shapes: dict[str, tuple[int, ...]],
+    settings: Settings,
+    device: torch.device,
+    features_last: frozenset[str],
+) -> list[_Curve]:
     if not settings.removability:
         return []
     curves = [_Curve(name, [name], shapes, settings, device, features_last) for name in names]
@@ -333,8 +354,9 @@ def _check_finite(logits: torch.Tensor, activations: dict[str, torch.Tensor]) ->
         check_finite(value, f"the activations of layer {name!r}")
 
 
-def _check_capture(logits: torch.Tensor, activations: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]],
-                   unit: str) -> None:  # fmt: skip
+def _check_capture(
+    logits: torch.Tensor, activations: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]], unit: str
+) -> None:
     """Every batch's activations (units first) have the first batch's shape;
     with channel units only the channels must agree, so that batches of
     different lengths (token sequences grouped by length, with no padding)
@@ -355,14 +377,21 @@ def _similarities(
 ) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """Per layer, the pair statistics and the variance spectra (PCA) of each sampling's rows."""
     out, spectra = {}, {}
-    items: Iterator = tqdm(samplers.items(), desc="correlating", unit="layer",
-                           disable=None if progress is None else not progress, leave=False)  # fmt: skip
+    items: Iterator = tqdm(
+        samplers.items(),
+        desc="correlating",
+        unit="layer",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
     for name, sampler in items:
         matrices = sampler.samples()
         if matrices[0].shape[0] < 2:
             raise ValueError(f"layer {name!r} has fewer than 2 samples; measure on more examples")
         copies = settings.samplings if sampler.shared else 1
-        spectra[name] = tuple([variance_spectrum(rows) for rows in matrices] * copies)  # before the rows are overwritten
+        spectra[name] = tuple(
+            [variance_spectrum(rows) for rows in matrices] * copies
+        )  # before the rows are overwritten
         # The samplers' buffers are ours: standardise them in place, no copy.
         results = [pair_statistics(rows, settings.threshold, settings.dead, overwrite=True) for rows in matrices]
         out[name] = tuple(results * copies)

@@ -311,7 +311,7 @@ class GraphNetwork(ProbedNetwork):
 
     def ablate(self, capture: Capture, keeps: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if len(keeps) == 1:
-            (name, keep), = keeps.items()
+            ((name, keep),) = keeps.items()
             split = self._splits.get(name)
             if split is not None and split.suffix is not None:
                 return self._run_suffix(split, capture, keep)
@@ -366,7 +366,7 @@ class GraphNetwork(ProbedNetwork):
             try:
                 out = self._run_suffix(split, capture, keep)
                 ok = same_outputs(out, capture.logits.repeat(masks, *([1] * (capture.logits.ndim - 1))))
-            except Exception as error:  # noqa: BLE001 - any failure means: do not use this split
+            except Exception as error:
                 ok, reason = False, f"{type(error).__name__}: {error}"
             if not ok:
                 split.suffix = None
@@ -378,7 +378,7 @@ class GraphNetwork(ProbedNetwork):
         self._shapes_known = True
         try:
             ShapeProp(self.module).propagate(inputs[:1])
-        except Exception:  # noqa: BLE001 - sizes are an optimisation only
+        except Exception:
             return
         for split in self._splits.values():
             nodes = self._descendants([split.probe]) & self._logit_ancestors

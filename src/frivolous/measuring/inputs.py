@@ -55,8 +55,12 @@ def _is_pair(data: Any) -> bool:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         return False
     inputs, labels = (_as_tensor(d) for d in data)
-    return inputs is not None and labels is not None and inputs.ndim > 0 and labels.ndim > 0 and (
-        len(inputs) == len(labels)
+    return (
+        inputs is not None
+        and labels is not None
+        and inputs.ndim > 0
+        and labels.ndim > 0
+        and (len(inputs) == len(labels))
     )
 
 

@@ -14,16 +14,56 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh,
-    nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
-)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+)
 
-ACTIVATION_FUNCTIONS: frozenset = frozenset({
-    torch.relu, torch.relu_, F.relu, F.relu_, F.relu6, F.leaky_relu, F.leaky_relu_, F.elu,
-    F.elu_, F.celu, F.selu, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.hardtanh,
-    F.softplus, F.softsign, F.logsigmoid, torch.sigmoid, torch.tanh, F.sigmoid, F.tanh,
-})  # fmt: skip
+ACTIVATION_FUNCTIONS: frozenset = frozenset(
+    {
+        torch.relu,
+        torch.relu_,
+        F.relu,
+        F.relu_,
+        F.relu6,
+        F.leaky_relu,
+        F.leaky_relu_,
+        F.elu,
+        F.elu_,
+        F.celu,
+        F.selu,
+        F.gelu,
+        F.silu,
+        F.mish,
+        F.hardswish,
+        F.hardsigmoid,
+        F.hardtanh,
+        F.softplus,
+        F.softsign,
+        F.logsigmoid,
+        torch.sigmoid,
+        torch.tanh,
+        F.sigmoid,
+        F.tanh,
+    }
+)
 
 ACTIVATION_METHODS: frozenset[str] = frozenset({"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"})
 
@@ -32,9 +72,20 @@ def is_activation_module(module: nn.Module) -> bool:
     return isinstance(module, ACTIVATION_MODULES)
 
 
-
-INPLACE_OPERATORS = frozenset({operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
-                               operator.imod, operator.ipow, operator.iand, operator.ior, operator.ixor})  # fmt: skip
+INPLACE_OPERATORS = frozenset(
+    {
+        operator.iadd,
+        operator.isub,
+        operator.imul,
+        operator.itruediv,
+        operator.ifloordiv,
+        operator.imod,
+        operator.ipow,
+        operator.iand,
+        operator.ior,
+        operator.ixor,
+    }
+)
 """``x += y`` and its kind: they write into their first operand."""
 
 
@@ -51,14 +102,34 @@ def is_inplace(node: fx.Node, modules: Mapping[str, nn.Module]) -> bool:
 
 
 CHANNELWISE_MODULES = (
-    nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
-)  # fmt: skip
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+)
 """Modules that compute each output channel from the same input channel alone."""
-CHANNELWISE_FUNCTIONS = frozenset({
-    F.dropout, F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, *ACTIVATION_FUNCTIONS,
-})  # fmt: skip
+CHANNELWISE_FUNCTIONS = frozenset(
+    {
+        F.dropout,
+        F.max_pool1d,
+        F.max_pool2d,
+        F.avg_pool1d,
+        F.avg_pool2d,
+        F.adaptive_avg_pool1d,
+        F.adaptive_avg_pool2d,
+        F.adaptive_max_pool1d,
+        F.adaptive_max_pool2d,
+        *ACTIVATION_FUNCTIONS,
+    }
+)
 CHANNELWISE_METHODS = frozenset({"contiguous", "clone", "detach", *ACTIVATION_METHODS})
 ADDITIONS = frozenset({operator.add, operator.iadd, torch.add})
 FLATTENS = frozenset({torch.flatten})

@@ -31,7 +31,6 @@ from torch import nn
 MODEL_LAYERS_ATTRIBUTE = "frivolous_layers"
 
 
-
 def function_name(target: object) -> str:
     name = getattr(target, "__name__", str(target))
     return name.rstrip("_") or name

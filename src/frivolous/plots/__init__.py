@@ -15,11 +15,11 @@ first, each from the variants it names, labelled as the paper labels them.
 
 from frivolous.plots.ablation import ablation_curves
 from frivolous.plots.aggregate import NothingToPlot
+from frivolous.plots.all_figures import plot_all
 from frivolous.plots.epochs import metrics_across_epochs
 from frivolous.plots.layers import per_layer_vs_width
 from frivolous.plots.paper import paper_figure
 from frivolous.plots.params import parameter_table, params_vs_width
-from frivolous.plots.all_figures import plot_all
 from frivolous.plots.used import effective_width_vs_width, units_used_vs_width
 from frivolous.plots.violins import similarity_violins
 from frivolous.plots.width import accuracy_vs_width, metric_vs_width, removability_and_repetition

@@ -11,8 +11,9 @@ from frivolous.plots.aggregate import ablation_summary, require
 from frivolous.plots.select import notes, usable
 
 
-def ablation_curves(runs: pd.DataFrame, curves: pd.DataFrame, stem: str | Path, layer: str | None = None,
-                    title: str | None = None) -> list[Path]:  # fmt: skip
+def ablation_curves(
+    runs: pd.DataFrame, curves: pd.DataFrame, stem: str | Path, layer: str | None = None, title: str | None = None
+) -> list[Path]:
     """Fig. 2: proportion of labels unchanged against % of units removed, one panel per variant.
 
     Each run's curve is averaged over its probed layers, as in the paper,
@@ -25,8 +26,14 @@ def ablation_curves(runs: pd.DataFrame, curves: pd.DataFrame, stem: str | Path, 
     with style.panels(len(series), sharey=True, title=title) as (fig, axes):
         for ax, name in zip(axes, series):
             for width, points in summary[summary["series"] == name].groupby("width_factor"):
-                ax.errorbar(points["level"] * 100, points["mean"], yerr=points["std"].fillna(0),
-                            color=colours[width], marker="o", label=style.width_label(width))  # fmt: skip
+                ax.errorbar(
+                    points["level"] * 100,
+                    points["mean"],
+                    yerr=points["std"].fillna(0),
+                    color=colours[width],
+                    marker="o",
+                    label=style.width_label(width),
+                )
             ax.set_xlabel("% of units removed")
             ax.set_xlim(-3, 103)
             if len(series) > 1:

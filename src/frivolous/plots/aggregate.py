@@ -36,8 +36,9 @@ def by_width(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     return across_replicates(usable(runs), column, ["series", "width_factor"])
 
 
-def ablation_summary(runs: pd.DataFrame, curves: pd.DataFrame, layer: str | None = None,
-                     stage: str = "trained") -> pd.DataFrame:  # fmt: skip
+def ablation_summary(
+    runs: pd.DataFrame, curves: pd.DataFrame, layer: str | None = None, stage: str = "trained"
+) -> pd.DataFrame:
     """Proportion of labels unchanged per series, width and level.
 
     Each run's curve is its per-layer curves (means over samplings) averaged
@@ -56,8 +57,7 @@ def layer_order(table: pd.DataFrame) -> list[str]:
     return list(pd.unique(table["layer"]))
 
 
-def per_layer_summary(runs: pd.DataFrame, layers: pd.DataFrame, metric: str,
-                      stage: str = "trained") -> pd.DataFrame:  # fmt: skip
+def per_layer_summary(runs: pd.DataFrame, layers: pd.DataFrame, metric: str, stage: str = "trained") -> pd.DataFrame:
     """``metric`` per series, layer and width: the mean over samplings of each run, then over replicates."""
     table = attach(runs, layers[layers["stage"] == stage])
     per_run = table.groupby(["run_id", "series", "layer", "width_factor"])[metric].mean().reset_index()

@@ -15,8 +15,8 @@ from frivolous.plots.epochs import metrics_across_epochs
 from frivolous.plots.layers import per_layer_vs_width
 from frivolous.plots.paper import line_colours, paper_figure
 from frivolous.plots.params import params_vs_width
-from frivolous.plots.violins import similarity_violins
 from frivolous.plots.used import effective_width_vs_width, units_used_vs_width
+from frivolous.plots.violins import similarity_violins
 from frivolous.plots.width import accuracy_vs_width, metric_vs_width, removability_and_repetition
 
 if TYPE_CHECKING:

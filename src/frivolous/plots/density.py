@@ -71,8 +71,13 @@ def smooth(density: np.ndarray, bin_widths: np.ndarray, sigma: float = SMOOTHING
     return density / (density * bin_widths).sum()
 
 
-def violins(runs: pd.DataFrame, histograms: pd.DataFrame, layer: str | None = None, stage: str = "trained",
-            smoothing: float = SMOOTHING) -> list[Violin]:  # fmt: skip
+def violins(
+    runs: pd.DataFrame,
+    histograms: pd.DataFrame,
+    layer: str | None = None,
+    stage: str = "trained",
+    smoothing: float = SMOOTHING,
+) -> list[Violin]:
     """One :class:`Violin` per series and width, of ``layer`` or, by default, each run's last probed layer."""
     table = attach(runs, histograms[histograms["stage"] == stage])
     chosen = table["run_id"].map(last_layers(table)) if layer is None else layer

@@ -24,8 +24,9 @@ PANELS: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
 """Column of the epochs table -> (panel title, axis label)."""
 
 
-def metrics_across_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, stem: str | Path,
-                          title: str | None = None) -> list[Path]:  # fmt: skip
+def metrics_across_epochs(
+    runs: pd.DataFrame, epochs: pd.DataFrame, stem: str | Path, title: str | None = None
+) -> list[Path]:
     """Fig. B2: accuracy, AUC and similarity against epoch, one line per width; a row of panels per variant."""
     summaries = {metric: epoch_summary(runs, epochs, metric) for metric in PANELS}
     require(pd.concat(summaries.values()), "checkpoint epochs")
@@ -40,8 +41,15 @@ def metrics_across_epochs(runs: pd.DataFrame, epochs: pd.DataFrame, stem: str | 
                 summary = summaries[metric]
                 for width, points in summary[summary["series"] == name].groupby("width_factor"):
                     points = points.sort_values("epoch")
-                    ax.errorbar(points["epoch"], points["mean"], yerr=points["std"].fillna(0), color=colours[width],
-                                marker="o", markersize=4, label=style.width_label(width))  # fmt: skip
+                    ax.errorbar(
+                        points["epoch"],
+                        points["mean"],
+                        yerr=points["std"].fillna(0),
+                        color=colours[width],
+                        marker="o",
+                        markersize=4,
+                        label=style.width_label(width),
+                    )
                 ax.set_title(f"{style.series_name(name)}: {heading}" if len(series) > 1 else heading, loc="left")
                 ax.set_xlabel("epoch")
                 ax.set_ylabel(label)

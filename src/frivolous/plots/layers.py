@@ -19,8 +19,9 @@ MAX_LEGEND = 12
 """Beyond this many layers (ResNet56 has 28) a colour bar replaces the legend."""
 
 
-def per_layer_vs_width(runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Path, metric: str = "auc",
-                       title: str | None = None) -> list[Path]:  # fmt: skip
+def per_layer_vs_width(
+    runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Path, metric: str = "auc", title: str | None = None
+) -> list[Path]:
     """Figs. B6–B9: ``metric`` of each trained layer against width, one panel per variant.
 
     A point is the mean over samplings of each run, then over replicates."""
@@ -36,8 +37,15 @@ def per_layer_vs_width(runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Pat
             for layer in order:
                 points = panel[panel["layer"] == layer].sort_values("width_factor")
                 if not points.empty:
-                    ax.errorbar(points["width_factor"], points["mean"], yerr=points["std"].fillna(0),
-                                color=colours[layer], marker="o", markersize=4, label=layer)  # fmt: skip
+                    ax.errorbar(
+                        points["width_factor"],
+                        points["mean"],
+                        yerr=points["std"].fillna(0),
+                        color=colours[layer],
+                        marker="o",
+                        markersize=4,
+                        label=layer,
+                    )
             style.width_axis(ax, widths)
             if len(series) > 1:
                 ax.set_title(style.series_name(name))

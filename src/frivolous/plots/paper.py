@@ -45,12 +45,16 @@ def figure_runs(runs: pd.DataFrame, figure: PaperFigure) -> pd.DataFrame:
     sweep runs fewer σ than the paper's figure shows). The family is set to
     the figure's name, so a line is its label even when the lines come from
     different network families."""
-    lines = [runs[runs["variant"] == variant].assign(variant=label, family=figure.name)
-             for label, variant in figure.lines.items()]  # fmt: skip
+    lines = [
+        runs[runs["variant"] == variant].assign(variant=label, family=figure.name)
+        for label, variant in figure.lines.items()
+    ]
     lines = [line for line in lines if not line.empty]
     if not lines:
-        raise NothingToPlot(f"nothing to plot for figure {figure.name}: the runs table has none of its variants "
-                            f"{list(figure.lines.values())}")  # fmt: skip
+        raise NothingToPlot(
+            f"nothing to plot for figure {figure.name}: the runs table has none of its variants "
+            f"{list(figure.lines.values())}"
+        )
     return pd.concat(lines, ignore_index=True)
 
 
@@ -59,8 +63,13 @@ def figure_title(figure: PaperFigure) -> str:
     return f"Fig. {figure.name}: {figure.title}" if figure.title else f"Fig. {figure.name}"
 
 
-def paper_figure(runs: pd.DataFrame, figure: PaperFigure, stem: str | Path, show_init: bool = False,
-                 colours: dict[str, Any] | None = None) -> list[Path]:  # fmt: skip
+def paper_figure(
+    runs: pd.DataFrame,
+    figure: PaperFigure,
+    stem: str | Path,
+    show_init: bool = False,
+    colours: dict[str, Any] | None = None,
+) -> list[Path]:
     """Draw ``figure``: (a) accuracy, (b) removability, (c) similarity against width, one line per ``figure.lines``.
 
     Lines are drawn and listed in the order of ``figure.lines``, named by
@@ -73,5 +82,6 @@ def paper_figure(runs: pd.DataFrame, figure: PaperFigure, stem: str | Path, show
     and ``<stem>.svg`` and returns their paths."""
     palette = line_colours([figure]) if colours is None else colours
     ordered = {label: palette[label] for label in figure.lines}
-    return removability_and_repetition(figure_runs(runs, figure), stem, show_init=show_init,
-                                       title=figure_title(figure), colours=ordered)  # fmt: skip
+    return removability_and_repetition(
+        figure_runs(runs, figure), stem, show_init=show_init, title=figure_title(figure), colours=ordered
+    )

@@ -87,8 +87,14 @@ def check_metric(metric: str) -> str:
 
 
 @contextmanager
-def panels(count: int, *, sharey: bool | str = False, sharex: bool | str = False,
-           columns: int = MAX_COLUMNS, title: str | None = None) -> Iterator[tuple[Figure, list[Axes]]]:  # fmt: skip
+def panels(
+    count: int,
+    *,
+    sharey: bool | str = False,
+    sharex: bool | str = False,
+    columns: int = MAX_COLUMNS,
+    title: str | None = None,
+) -> Iterator[tuple[Figure, list[Axes]]]:
     """A figure with ``count`` panels in rows of at most ``columns``, styled by :data:`RC`.
 
     ``sharex`` and ``sharey`` take what :meth:`~matplotlib.figure.Figure.subplots` does (``"col"`` ...).

@@ -40,8 +40,16 @@ def used_units_summary(runs: pd.DataFrame, layers: pd.DataFrame, stage: str = "t
         return pd.DataFrame()
     table = attach(runs, layers[layers["stage"] == stage])
     keys = ["run_id", "series", "layer", "width_factor"]
-    per_run = table.groupby(keys).agg(units=("units", "first"), channels=("channels", "first"),
-                                      prunable=("prunable", "max"), pca95=("pca95", "mean")).reset_index()  # fmt: skip
+    per_run = (
+        table.groupby(keys)
+        .agg(
+            units=("units", "first"),
+            channels=("channels", "first"),
+            prunable=("prunable", "max"),
+            pca95=("pca95", "mean"),
+        )
+        .reset_index()
+    )
     per_run["non_prunable"] = per_run["units"] - per_run["prunable"]
     parts = []
     for value, width, _, _ in QUANTITIES:
@@ -51,8 +59,9 @@ def used_units_summary(runs: pd.DataFrame, layers: pd.DataFrame, stage: str = "t
     return pd.concat(parts, ignore_index=True)
 
 
-def units_used_vs_width(runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Path,
-                        title: str | None = None) -> list[Path]:  # fmt: skip
+def units_used_vs_width(
+    runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Path, title: str | None = None
+) -> list[Path]:
     """Non-prunable units and PCA components (95%) of each layer against its
     width, log–log, with the identity line; two panels per series, layers coloured by depth."""
     summary = require(used_units_summary(runs, layers), "prunable units or PCA components")
@@ -67,8 +76,15 @@ def units_used_vs_width(runs: pd.DataFrame, layers: pd.DataFrame, stem: str | Pa
                 for layer in order:
                     points = panel[panel["layer"] == layer].sort_values("x")
                     if not points.empty:
-                        ax.errorbar(points["x"], points["mean"], yerr=points["std"].fillna(0), color=colours[layer],
-                                    marker="o", markersize=4, label=layer)  # fmt: skip
+                        ax.errorbar(
+                            points["x"],
+                            points["mean"],
+                            yerr=points["std"].fillna(0),
+                            color=colours[layer],
+                            marker="o",
+                            markersize=4,
+                            label=layer,
+                        )
                 _identity(ax, panel["x"])
                 ax.set_xscale("log", base=2)
                 ax.set_yscale("log", base=2)
@@ -100,8 +116,14 @@ def effective_width_vs_width(runs: pd.DataFrame, stem: str | Path, title: str | 
     with style.panels(1, title=title) as (fig, (ax,)):
         for name, points in stats.groupby("series"):
             points = points.sort_values("x")
-            ax.errorbar(points["x"], points["mean"], yerr=points["std"].fillna(0), color=colours[name], marker="o",
-                        label=style.series_name(name))  # fmt: skip
+            ax.errorbar(
+                points["x"],
+                points["mean"],
+                yerr=points["std"].fillna(0),
+                color=colours[name],
+                marker="o",
+                label=style.series_name(name),
+            )
         _identity(ax, stats["x"])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)

@@ -16,8 +16,14 @@ HALF_WIDTH = 0.4
 """Half the widest point of a violin, in octaves of width factor (ticks are one octave apart)."""
 
 
-def similarity_violins(runs: pd.DataFrame, histograms: pd.DataFrame, stem: str | Path, layer: str | None = None,
-                       title: str | None = None, smoothing: float = SMOOTHING) -> list[Path]:  # fmt: skip
+def similarity_violins(
+    runs: pd.DataFrame,
+    histograms: pd.DataFrame,
+    stem: str | Path,
+    layer: str | None = None,
+    title: str | None = None,
+    smoothing: float = SMOOTHING,
+) -> list[Path]:
     """Fig. 3: the distribution of |r| over unit pairs at each width, one panel per variant.
 
     The paper shows the final convolutional layer; by default each run's last
@@ -35,8 +41,15 @@ def similarity_violins(runs: pd.DataFrame, histograms: pd.DataFrame, stem: str |
             for v in shown:
                 x = np.log2(v.width_factor)
                 half = v.density[v.shown] / v.density.max() * HALF_WIDTH
-                ax.fill_betweenx(v.centres[v.shown], x - half, x + half, facecolor=colours[v.width_factor], alpha=0.8,
-                                 edgecolor="0.2", linewidth=0.6)  # fmt: skip
+                ax.fill_betweenx(
+                    v.centres[v.shown],
+                    x - half,
+                    x + half,
+                    facecolor=colours[v.width_factor],
+                    alpha=0.8,
+                    edgecolor="0.2",
+                    linewidth=0.6,
+                )
                 ax.hlines(v.mean, x - HALF_WIDTH / 2, x + HALF_WIDTH / 2, color="black", linewidth=2)
             style.width_axis(ax, widths, log=False)
             ax.set_xlim(np.log2(widths[0]) - 0.6, np.log2(widths[-1]) + 0.6)

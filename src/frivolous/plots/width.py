@@ -33,8 +33,9 @@ Colours = Mapping[str, Any]
 """Series label -> colour, in the order the series are drawn and listed in the legend."""
 
 
-def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-",
-                floor: float | None = None) -> None:  # fmt: skip
+def _draw_lines(
+    ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-", floor: float | None = None
+) -> None:
     """One error-bar line per series of a :func:`~frivolous.plots.aggregate.by_width` table, in ``colours`` order.
 
     Series are nudged apart by :data:`~frivolous.plots.style.DODGE` so that
@@ -48,8 +49,15 @@ def _draw_lines(ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: st
         x = points["width_factor"] * style.dodge(rank, len(shown))
         spread = points["std"].fillna(0)
         below = spread if floor is None else spread.clip(upper=(points["mean"] - floor).clip(lower=0))
-        ax.errorbar(x, points["mean"], yerr=[below, spread], color=colours[series], linestyle=linestyle,
-                    marker="o", label=style.series_name(str(series)))  # fmt: skip
+        ax.errorbar(
+            x,
+            points["mean"],
+            yerr=[below, spread],
+            color=colours[series],
+            linestyle=linestyle,
+            marker="o",
+            label=style.series_name(str(series)),
+        )
 
 
 def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tuple[str, str]]:
@@ -65,8 +73,9 @@ def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tupl
     return drawn
 
 
-def _metric_panel(ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours,
-                  show_init: bool) -> list[tuple[str, str]]:  # fmt: skip
+def _metric_panel(
+    ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours, show_init: bool
+) -> list[tuple[str, str]]:
     """``metric``'s lines, and the untrained control's when asked for; the line styles that need a key."""
     trained = require(by_width(runs, metric), metric)
     floor = 0.0 if metric in SPREAD else None
@@ -80,8 +89,7 @@ def _metric_panel(ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours,
     return [] if init.empty else [TRAINED_STYLE, INIT_STYLE]
 
 
-def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours,
-            styles: list[tuple[str, str]]) -> None:  # fmt: skip
+def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours, styles: list[tuple[str, str]]) -> None:
     """Width ticks on every panel, one legend (variants, then line styles), the notes."""
     plotted = usable(runs)
     for ax in axes:
@@ -105,8 +113,9 @@ def accuracy_vs_width(runs: pd.DataFrame, stem: str | Path, title: str | None = 
         return style.save(fig, stem)
 
 
-def metric_vs_width(runs: pd.DataFrame, stem: str | Path, metric: str = "auc", show_init: bool = False,
-                    title: str | None = None) -> list[Path]:  # fmt: skip
+def metric_vs_width(
+    runs: pd.DataFrame, stem: str | Path, metric: str = "auc", show_init: bool = False, title: str | None = None
+) -> list[Path]:
     """Figs. 4–6: ``metric`` against width, one line per variant; with ``show_init``, the untrained control dashed."""
     style.check_metric(metric)
     colours = series_colours(runs)
@@ -116,8 +125,13 @@ def metric_vs_width(runs: pd.DataFrame, stem: str | Path, metric: str = "auc", s
         return style.save(fig, stem)
 
 
-def removability_and_repetition(runs: pd.DataFrame, stem: str | Path, show_init: bool = False,
-                                title: str | None = None, colours: Colours | None = None) -> list[Path]:  # fmt: skip
+def removability_and_repetition(
+    runs: pd.DataFrame,
+    stem: str | Path,
+    show_init: bool = False,
+    title: str | None = None,
+    colours: Colours | None = None,
+) -> list[Path]:
     """The appendix's standard figure: (a) accuracy, (b) AUC, (c) similarity against width.
 
     ``colours`` picks the series to draw, their order and colours (default:

@@ -62,6 +62,8 @@ def html_table(table: pd.DataFrame, head: str | None = None, cell_class: Callabl
 def html_figure(path: Path) -> str:
     """The PNG at ``path`` embedded in a ``<figure>``, captioned with its file name's stem."""
     data = base64.b64encode(path.read_bytes()).decode()
-    return (f"<figure><img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}' "
-            "onload=\"this.dataset.loaded='1'\" onerror=\"this.dataset.broken='1'\">"
-            f"<figcaption>{html.escape(path.stem)}</figcaption></figure>")  # fmt: skip
+    return (
+        f"<figure><img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}' "
+        "onload=\"this.dataset.loaded='1'\" onerror=\"this.dataset.broken='1'\">"
+        f"<figcaption>{html.escape(path.stem)}</figcaption></figure>"
+    )

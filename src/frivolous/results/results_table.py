@@ -24,10 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from frivolous.common.files import read_json, write_atomically
-
-from frivolous.runs.layout import RunLayout
 from frivolous.experiments.run_pipeline import stages
 from frivolous.experiments.sweep import PlannedRun, SweepSpec
+from frivolous.runs.layout import RunLayout
 
 TABLES = {"runs": "results", "layers": "layers", "curves": "curves", "histograms": "histograms", "epochs": "epochs"}
 """Table kind -> file stem in the sweep folder."""
@@ -37,12 +36,37 @@ DONE, FAILED, PENDING, DIVERGED = "done", "failed", "pending", "diverged"
 loss became non-finite (final: recorded, never measured, never selected)."""
 
 LEADING_COLUMNS = (
-    "run_id", "preset", "variant", "family", "width_factor", "replicate", "seed", "status", "kept", "collapsed",
-    "collapse_reason", "collapsed_init", "params", "train_accuracy", "val_accuracy", "test_accuracy", "auc",
-    "auc_std", "similarity", "similarity_std",
-    "similarity_fraction", "auc_init", "auc_std_init", "similarity_init", "similarity_std_init",
-    "similarity_fraction_init", "prunable", "non_prunable", "pca95", "pca80",
-)  # fmt: skip
+    "run_id",
+    "preset",
+    "variant",
+    "family",
+    "width_factor",
+    "replicate",
+    "seed",
+    "status",
+    "kept",
+    "collapsed",
+    "collapse_reason",
+    "collapsed_init",
+    "params",
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "auc",
+    "auc_std",
+    "similarity",
+    "similarity_std",
+    "similarity_fraction",
+    "auc_init",
+    "auc_std_init",
+    "similarity_init",
+    "similarity_std_init",
+    "similarity_fraction_init",
+    "prunable",
+    "non_prunable",
+    "pca95",
+    "pca80",
+)
 """The run table's first columns, in this order; the varied fields and the rest follow."""
 
 
@@ -64,11 +88,20 @@ def collect(sweep: SweepSpec, runs_root: Path, preset: str = "") -> dict[str, pd
     for run in sweep.expand():
         layout = RunLayout.of(run.spec, runs_root)
         row: dict[str, Any] = {
-            "run_id": layout.root.name, "preset": preset, "variant": run.variant, "family": run.spec.model.family,
-            "width_factor": run.spec.model.width_factor, "replicate": run.replicate, "seed": run.spec.seed,
-            "group": run.group, "status": PENDING, "error": "", "collapsed": False, "collapse_reason": "",
+            "run_id": layout.root.name,
+            "preset": preset,
+            "variant": run.variant,
+            "family": run.spec.model.family,
+            "width_factor": run.spec.model.width_factor,
+            "replicate": run.replicate,
+            "seed": run.spec.seed,
+            "group": run.group,
+            "status": PENDING,
+            "error": "",
+            "collapsed": False,
+            "collapse_reason": "",
             "collapsed_init": False,  # also what a record written before these flags reads as
-        }  # fmt: skip
+        }
         row |= {path: _setting(run, path) for path in sweep.varied}
         record = read_json(layout.record) if layout.record.is_file() else None
         if record is not None and record.get("diverged"):
@@ -101,8 +134,11 @@ def _companion(layout: RunLayout, kind: str, stage: str) -> pa.Table:
 
 def _epoch(layout: RunLayout, stage: str) -> dict[str, Any]:
     summary = read_json(layout.measure_summary(stage))
-    return {"run_id": layout.root.name, "epoch": int(stage.removeprefix("epoch-")),
-            **{k: summary[k] for k in ("test_accuracy", "auc", "similarity", "similarity_fraction")}}  # fmt: skip
+    return {
+        "run_id": layout.root.name,
+        "epoch": int(stage.removeprefix("epoch-")),
+        **{k: summary[k] for k in ("test_accuracy", "auc", "similarity", "similarity_fraction")},
+    }
 
 
 def _keep(runs: pd.DataFrame, sweep: SweepSpec) -> pd.DataFrame:

@@ -29,28 +29,63 @@ import pandas as pd
 from frivolous.results.page import STYLE, html_figure, html_list, html_table
 from frivolous.results.results_table import DIVERGED, DONE, FAILED
 from frivolous.results.verdicts import (
-    BEYOND, CONTROLLED, EFFECTIVE, KEYS, LABELS, RULE, SLOWER, WITHIN, describe_runs, describe_trend, lost_groups,
+    BEYOND,
+    CONTROLLED,
+    EFFECTIVE,
+    KEYS,
+    LABELS,
+    RULE,
+    SLOWER,
+    WITHIN,
+    describe_runs,
+    describe_trend,
+    lost_groups,
     margins,
-)  # fmt: skip
+)
 
-SUMMARY_METRICS = ("test_accuracy", "auc", "similarity", "similarity_fraction", "auc_init", "similarity_init",
-                   "similarity_fraction_init")  # fmt: skip
+SUMMARY_METRICS = (
+    "test_accuracy",
+    "auc",
+    "similarity",
+    "similarity_fraction",
+    "auc_init",
+    "similarity_init",
+    "similarity_fraction_init",
+)
 
-SYMBOLS = {"rises": "↑", "falls": "↓", f"rises{WITHIN}": "↗", f"falls{WITHIN}": "↘", "flat": "→",
-           "inconclusive": "?", "holds": "✓", "fails": "✗"}  # fmt: skip
+SYMBOLS = {
+    "rises": "↑",
+    "falls": "↓",
+    f"rises{WITHIN}": "↗",
+    f"falls{WITHIN}": "↘",
+    "flat": "→",
+    "inconclusive": "?",
+    "holds": "✓",
+    "fails": "✗",
+}
 """The sign before each verdict word, so that a cell reads at a glance (and without colour)."""
 
-RAW_COLUMNS = (("accuracy", "test_accuracy_trend"), ("AUC", "auc_trend"), ("similarity", "similarity_trend"),
-               ("hypothesis", "hypothesis"))  # fmt: skip
-CONTROLLED_COLUMNS = (("AUC beyond init", f"auc{BEYOND}_trend"),
-                      ("similarity fraction beyond init", f"similarity_fraction{BEYOND}_trend"),
-                      ("hypothesis (controlled)", "hypothesis_controlled"))  # fmt: skip
+RAW_COLUMNS = (
+    ("accuracy", "test_accuracy_trend"),
+    ("AUC", "auc_trend"),
+    ("similarity", "similarity_trend"),
+    ("hypothesis", "hypothesis"),
+)
+CONTROLLED_COLUMNS = (
+    ("AUC beyond init", f"auc{BEYOND}_trend"),
+    ("similarity fraction beyond init", f"similarity_fraction{BEYOND}_trend"),
+    ("hypothesis (controlled)", "hypothesis_controlled"),
+)
 """The compact verdict table's columns, heading -> verdict column: the raw verdict, then the controlled one."""
 EFFECTIVE_COLUMN = ("effective width grows slower than width", SLOWER)
 """Shown where the sweep measured effective width (``measure.effective_width``)."""
 
-LAYER_COLUMNS = (("AUC", "auc"), ("similarity", "similarity"), ("AUC beyond init", f"auc{BEYOND}"),
-                 ("similarity fraction beyond init", f"similarity_fraction{BEYOND}"))  # fmt: skip
+LAYER_COLUMNS = (
+    ("AUC", "auc"),
+    ("similarity", "similarity"),
+    ("AUC beyond init", f"auc{BEYOND}"),
+    ("similarity fraction beyond init", f"similarity_fraction{BEYOND}"),
+)
 
 LEGEND = (
     "↑ rises / ↓ falls: a significant trend with width, each seed's runs compared with each other (stratified "
@@ -90,9 +125,13 @@ class Flagged:
     def summary(self) -> str:
         trained = int(self.collapsed["stage"].eq("trained").sum()) if len(self.collapsed) else 0
         groups = "group" if len(self.lost_groups) == 1 else "groups"
-        counts = [(len(self.failed), "failed"), (len(self.diverged), "diverged"),
-                  (trained, "collapsed after training"), (len(self.collapsed) - trained, "collapsed at initialisation"),
-                  (len(self.lost_groups), f"{groups} with every candidate diverged or collapsed")]  # fmt: skip
+        counts = [
+            (len(self.failed), "failed"),
+            (len(self.diverged), "diverged"),
+            (trained, "collapsed after training"),
+            (len(self.collapsed) - trained, "collapsed at initialisation"),
+            (len(self.lost_groups), f"{groups} with every candidate diverged or collapsed"),
+        ]
         if not any(count for count, _ in counts):
             return "none (no run failed, diverged or collapsed)"
         return ", ".join(f"{count} {what}" for count, what in counts)
@@ -101,14 +140,25 @@ class Flagged:
         """(heading, explanation, runs) for each kind of flagged run."""
         return [
             ("Failed runs", "Raised an error; rerunning the sweep retries them.", self.failed),
-            ("Diverged runs", "The training loss became non-finite: no metrics, left out of the verdicts.",
-             self.diverged),
-            ("Collapsed runs", "One class predicted for every example, or every probed unit dead. After training: "
-             "left out of the verdicts. At initialisation: left out of the controlled verdict only, since a "
-             "collapsed baseline means nothing.", self.collapsed),
-            ("Groups with no usable candidate", "Every candidate of the selection group diverged or collapsed, "
-             "so no run stands for its width and replicate.", self.lost_groups),
-        ]  # fmt: skip
+            (
+                "Diverged runs",
+                "The training loss became non-finite: no metrics, left out of the verdicts.",
+                self.diverged,
+            ),
+            (
+                "Collapsed runs",
+                "One class predicted for every example, or every probed unit dead. After training: "
+                "left out of the verdicts. At initialisation: left out of the controlled verdict only, since a "
+                "collapsed baseline means nothing.",
+                self.collapsed,
+            ),
+            (
+                "Groups with no usable candidate",
+                "Every candidate of the selection group diverged or collapsed, "
+                "so no run stands for its width and replicate.",
+                self.lost_groups,
+            ),
+        ]
 
 
 def flagged(runs: pd.DataFrame) -> Flagged:
@@ -127,12 +177,17 @@ def flagged(runs: pd.DataFrame) -> Flagged:
     lost = runs[runs["group"].isin(groups)] if groups else runs.iloc[:0]
     lost_table = (
         lost.groupby("group", sort=True)
-        .agg(variant=("variant", "first"), width_factor=("width_factor", "first"), candidates=("status", "size"),
-             diverged=("status", lambda s: int(s.eq(DIVERGED).sum())),
-             collapsed=("status", lambda s: int(s.eq(DONE).sum())))
+        .agg(
+            variant=("variant", "first"),
+            width_factor=("width_factor", "first"),
+            candidates=("status", "size"),
+            diverged=("status", lambda s: int(s.eq(DIVERGED).sum())),
+            collapsed=("status", lambda s: int(s.eq(DONE).sum())),
+        )
         .reset_index()
-        if len(lost) else empty
-    )  # fmt: skip
+        if len(lost)
+        else empty
+    )
     return Flagged(
         failed=_listing(runs[status.eq(FAILED)], ("error",)),
         diverged=_listing(runs[status.eq(DIVERGED)], ("epochs", "diverged_reason", "error")),
@@ -203,9 +258,14 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     columns = (*RAW_COLUMNS, *CONTROLLED_COLUMNS)
     if f"{EFFECTIVE}_n" in verdicts and (verdicts[f"{EFFECTIVE}_n"] > 0).any():  # a sweep that measured it
         columns += (EFFECTIVE_COLUMN,)
-    rows = [{"variant": _label(row, presets), "runs": int(row["n"]),
-             **{heading: _cell(row, column) for heading, column in columns}}
-            for _, row in verdicts.iterrows()]  # fmt: skip
+    rows = [
+        {
+            "variant": _label(row, presets),
+            "runs": int(row["n"]),
+            **{heading: _cell(row, column) for heading, column in columns},
+        }
+        for _, row in verdicts.iterrows()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -223,9 +283,16 @@ def layer_table(layer_verdicts: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in layer_verdicts.iterrows():
         cells = {heading: _trend(row, key) for heading, key in LAYER_COLUMNS}
-        rows.append({"variant": _label(row, presets), "layer": row["layer"], "runs": int(row["n"]), **cells,
-                     "hypothesis": _word(row["hypothesis"]),
-                     "hypothesis (controlled)": _word(row["hypothesis_controlled"])})  # fmt: skip
+        rows.append(
+            {
+                "variant": _label(row, presets),
+                "layer": row["layer"],
+                "runs": int(row["n"]),
+                **cells,
+                "hypothesis": _word(row["hypothesis"]),
+                "hypothesis (controlled)": _word(row["hypothesis_controlled"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -269,8 +336,10 @@ def _trained(runs: pd.DataFrame) -> str:
 def _explained(verdicts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
     """Per variant: its label, its verdicts and runs in a sentence, and each trend with its numbers."""
     presets = verdicts["preset"].nunique() if len(verdicts) else 0
-    return [(_label(row, presets), describe_runs(row), [describe_trend(row, key) for key in _tested(row)])
-            for _, row in verdicts.iterrows()]  # fmt: skip
+    return [
+        (_label(row, presets), describe_runs(row), [describe_trend(row, key) for key in _tested(row)])
+        for _, row in verdicts.iterrows()
+    ]
 
 
 def _tested(row: pd.Series) -> list[str]:
@@ -286,15 +355,29 @@ BASELINE = "Slopes per doubling of the untrained networks, the baseline the cont
 
 def _init_slopes(verdicts: pd.DataFrame) -> list[tuple[str, str]]:
     presets = verdicts["preset"].nunique() if len(verdicts) else 0
-    return [(_label(row, presets), ", ".join(f"{LABELS[m]} {row[f'{m}_init_slope']:+.3g}" for m in CONTROLLED))
-            for _, row in verdicts.iterrows()]  # fmt: skip
+    return [
+        (_label(row, presets), ", ".join(f"{LABELS[m]} {row[f'{m}_init_slope']:+.3g}" for m in CONTROLLED))
+        for _, row in verdicts.iterrows()
+    ]
 
 
 def write_markdown(inputs: ReportInputs, path: Path) -> None:
     marks = flagged(inputs.runs)
     layers = layer_table(inputs.layer_verdicts)
-    lines = [f"# {inputs.title}", "", "## Verdicts", "", _markdown_table(verdict_table(inputs.verdicts)), "",
-             LEGEND, "", f"**Flagged runs**: {marks.summary()} (listed under \"Flagged runs\").", "", "## Figures", ""]
+    lines = [
+        f"# {inputs.title}",
+        "",
+        "## Verdicts",
+        "",
+        _markdown_table(verdict_table(inputs.verdicts)),
+        "",
+        LEGEND,
+        "",
+        f'**Flagged runs**: {marks.summary()} (listed under "Flagged runs").',
+        "",
+        "## Figures",
+        "",
+    ]
     lines += [f"![{figure.stem}]({figure.relative_to(path.parent).as_posix()})\n" for figure in inputs.figures]
     if len(inputs.verdicts):
         lines += ["## Verdicts in detail", "", RULE, "", "Equivalence margins:", ""]
@@ -306,15 +389,35 @@ def write_markdown(inputs: ReportInputs, path: Path) -> None:
         lines += [f"- **{label}**: {slopes}" for label, slopes in _init_slopes(inputs.verdicts)]
         lines.append("")
     if len(layers):
-        lines += ["### Per layer", "", "Each layer's trend with width (slope per doubling ± its 90% interval in "
-                  "brackets); Holm's correction spans every layer and variant.", "", _markdown_table(layers),
-                  ""]  # fmt: skip
+        lines += [
+            "### Per layer",
+            "",
+            "Each layer's trend with width (slope per doubling ± its 90% interval in "
+            "brackets); Holm's correction spans every layer and variant.",
+            "",
+            _markdown_table(layers),
+            "",
+        ]
     lines += ["## Flagged runs", "", f"{marks.summary()}.", ""]
     for heading, explanation, table in marks.sections():
-        lines += [f"### {heading} ({len(table)})", "", explanation, "",
-                  _markdown_table(table) if len(table) else "None.", ""]  # fmt: skip
-    lines += ["## Means per width", "", "Kept, finished, non-collapsed runs; mean ± std over replicates.", "",
-              _markdown_table(means_by_width(inputs.runs)), "", "## What was run", ""]  # fmt: skip
+        lines += [
+            f"### {heading} ({len(table)})",
+            "",
+            explanation,
+            "",
+            _markdown_table(table) if len(table) else "None.",
+            "",
+        ]
+    lines += [
+        "## Means per width",
+        "",
+        "Kept, finished, non-collapsed runs; mean ± std over replicates.",
+        "",
+        _markdown_table(means_by_width(inputs.runs)),
+        "",
+        "## What was run",
+        "",
+    ]
     lines += [f"- **{k}**: {v}" for k, v in _what_was_run(inputs)]
     lines += ["", "```yaml", inputs.sweep_yaml.rstrip(), "```", ""]
     path.write_text("\n".join(lines))
@@ -325,8 +428,10 @@ def _markdown_table(table: pd.DataFrame) -> str:
         return "(no rows)"
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "---|" * len(table.columns)
-    body = ["| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |"
-            for row in table.itertuples(index=False)]  # fmt: skip
+    body = [
+        "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in row) + " |"
+        for row in table.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body])
 
 
@@ -334,37 +439,62 @@ def write_html(inputs: ReportInputs, path: Path) -> None:
     marks = flagged(inputs.runs)
     layers = layer_table(inputs.layer_verdicts)
     title = html.escape(inputs.title)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{title}</h1>", "<h2>Verdicts</h2>",
-             _verdict_html(verdict_table(inputs.verdicts)), f"<p class='legend'>{html.escape(LEGEND)}</p>",
-             f"<p class='flagged'><b>Flagged runs</b>: {html.escape(marks.summary())} "
-             "(<a href='#flagged'>listed below</a>).</p>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{STYLE}</style></head><body><h1>{title}</h1>",
+        "<h2>Verdicts</h2>",
+        _verdict_html(verdict_table(inputs.verdicts)),
+        f"<p class='legend'>{html.escape(LEGEND)}</p>",
+        f"<p class='flagged'><b>Flagged runs</b>: {html.escape(marks.summary())} "
+        "(<a href='#flagged'>listed below</a>).</p>",
+    ]
     if len(inputs.verdicts):
-        parts += ["<details id='details'><summary>How the verdicts were reached</summary>",
-                  f"<p>{html.escape(RULE)}</p>",
-                  "<p>Equivalence margins:</p>", html_list(margin_notes(inputs.verdicts)), "<p>Per variant:</p>",
-                  html_list([f"<b>{html.escape(label)}</b>: {html.escape(sentence)}{html_list(trends)}"
-                              for label, sentence, trends in _explained(inputs.verdicts)], escape=False),
-                  f"<p>{BASELINE}:</p>",
-                  html_list([f"<b>{html.escape(label)}</b>: {html.escape(slopes)}"
-                              for label, slopes in _init_slopes(inputs.verdicts)], escape=False),
-                  "</details>"]  # fmt: skip
+        parts += [
+            "<details id='details'><summary>How the verdicts were reached</summary>",
+            f"<p>{html.escape(RULE)}</p>",
+            "<p>Equivalence margins:</p>",
+            html_list(margin_notes(inputs.verdicts)),
+            "<p>Per variant:</p>",
+            html_list(
+                [
+                    f"<b>{html.escape(label)}</b>: {html.escape(sentence)}{html_list(trends)}"
+                    for label, sentence, trends in _explained(inputs.verdicts)
+                ],
+                escape=False,
+            ),
+            f"<p>{BASELINE}:</p>",
+            html_list(
+                [
+                    f"<b>{html.escape(label)}</b>: {html.escape(slopes)}"
+                    for label, slopes in _init_slopes(inputs.verdicts)
+                ],
+                escape=False,
+            ),
+            "</details>",
+        ]
     if len(layers):
-        parts += ["<details id='layers'><summary>Per-layer trends</summary><p>Each layer's trend with width (slope "
-                  "per doubling ± its 90% interval in brackets); Holm's correction spans every layer and variant.</p>",
-                  html_table(layers, cell_class=_verdict_class), "</details>"]  # fmt: skip
+        parts += [
+            "<details id='layers'><summary>Per-layer trends</summary><p>Each layer's trend with width (slope "
+            "per doubling ± its 90% interval in brackets); Holm's correction spans every layer and variant.</p>",
+            html_table(layers, cell_class=_verdict_class),
+            "</details>",
+        ]
     parts.append("<h2>Figures</h2><div class='figures'>")
     parts += [html_figure(figure) for figure in inputs.figures]
     parts += ["</div><h2 id='flagged'>Flagged runs</h2>", f"<p>{html.escape(marks.summary())}.</p>"]
     for heading, explanation, table in marks.sections():
-        parts += [f"<h3>{html.escape(heading)} ({len(table)})</h3><p>{html.escape(explanation)}</p>",
-                  html_table(table) if len(table) else "<p>None.</p>"]  # fmt: skip
-    parts += ["<h2>Means per width</h2><p>Kept, finished, non-collapsed runs; mean ± std over replicates.</p>",
-              html_table(means_by_width(inputs.runs)), "<h2>What was run</h2>",
-              html_list([f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in _what_was_run(inputs)],
-                         escape=False),
-              f"<details><summary>Sweep spec</summary><pre>{html.escape(inputs.sweep_yaml)}</pre></details>",
-              "</body></html>"]  # fmt: skip
+        parts += [
+            f"<h3>{html.escape(heading)} ({len(table)})</h3><p>{html.escape(explanation)}</p>",
+            html_table(table) if len(table) else "<p>None.</p>",
+        ]
+    parts += [
+        "<h2>Means per width</h2><p>Kept, finished, non-collapsed runs; mean ± std over replicates.</p>",
+        html_table(means_by_width(inputs.runs)),
+        "<h2>What was run</h2>",
+        html_list([f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in _what_was_run(inputs)], escape=False),
+        f"<details><summary>Sweep spec</summary><pre>{html.escape(inputs.sweep_yaml)}</pre></details>",
+        "</body></html>",
+    ]
     path.write_text("\n".join(parts))
 
 

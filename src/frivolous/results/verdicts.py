@@ -137,13 +137,31 @@ KEYS = (*RAW, *(f"{m}{BEYOND}" for m in CONTROLLED), EFFECTIVE)
 LAYER_KEYS = ("auc", "similarity", *(f"{m}{BEYOND}" for m in CONTROLLED))
 """The tested quantities of a per-layer verdict row."""
 
-PARTS = ("n", "seeds", "unpaired", "rho", "p", "p_holm", "slope", "se", "ci_low", "ci_high", "mde", "delta", "margin",
-         "p_flat", "p_flat_holm", "trend")  # fmt: skip
+PARTS = (
+    "n",
+    "seeds",
+    "unpaired",
+    "rho",
+    "p",
+    "p_holm",
+    "slope",
+    "se",
+    "ci_low",
+    "ci_high",
+    "mde",
+    "delta",
+    "margin",
+    "p_flat",
+    "p_flat_holm",
+    "trend",
+)
 
 HYPOTHESES = MappingProxyType(
-    {"hypothesis": ("auc", "similarity"),
-     "hypothesis_controlled": ("auc_beyond_init", "similarity_fraction_beyond_init")}
-)  # fmt: skip
+    {
+        "hypothesis": ("auc", "similarity"),
+        "hypothesis_controlled": ("auc_beyond_init", "similarity_fraction_beyond_init"),
+    }
+)
 """Verdict column -> the two trends it is decided from (holds if either rises)."""
 
 FAMILIES = (("test_accuracy",), ("similarity_fraction",), *HYPOTHESES.values(), (EFFECTIVE,))
@@ -169,11 +187,16 @@ MIN_DF = 2
 single residual, and exactly constant values would be called flat on 3 runs."""
 
 LABELS = MappingProxyType(
-    {"test_accuracy": "test accuracy", "auc": "AUC", "similarity": "similarity",
-     "similarity_fraction": "similarity fraction", "auc_beyond_init": "AUC beyond init",
-     "similarity_fraction_beyond_init": "similarity fraction beyond init",
-     EFFECTIVE: "effective width fraction"}
-)  # fmt: skip
+    {
+        "test_accuracy": "test accuracy",
+        "auc": "AUC",
+        "similarity": "similarity",
+        "similarity_fraction": "similarity fraction",
+        "auc_beyond_init": "AUC beyond init",
+        "similarity_fraction_beyond_init": "similarity fraction beyond init",
+        EFFECTIVE: "effective width fraction",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -200,25 +223,48 @@ class Margin:
 
 
 _SAME_SCALE = "the scale of the metric itself: training must add more than that per doubling"
-MARGINS = MappingProxyType({
-    "test_accuracy": Margin(0.01, reason=(
-        "one point of accuracy per doubling, 4 over the paper's 1/4x to 4x range: a smaller change still reads as "
-        "the wider network generalising 'as well', the paper's words")),
-    "auc": Margin(0.01, reason=(
-        "AUC lies in [0, 1]; 0.01 per doubling is 0.04 over the paper's 1/4x to 4x range, too small a change to "
-        "read as more removable units")),
-    "similarity": Margin(0.05, relative=True, reason=(
-        "the mean count of similar units has no fixed scale (it grows with the units of a layer), so the margin "
-        "is 5% of its mean over the runs tested per doubling, about 22% over the 16-fold range")),
-    "similarity_fraction": Margin(0.01, reason=(
-        "the fraction of a unit's peers it is similar to lies in [0, 1]; one percentage point of the peers "
-        "per doubling")),
-    "auc_beyond_init": Margin(0.01, reason=_SAME_SCALE),
-    "similarity_fraction_beyond_init": Margin(0.01, reason=_SAME_SCALE),
-    EFFECTIVE: Margin(0.01, reason=(
-        "the fraction of its units a network needs lies in [0, 1]; effective width growing in proportion to width "
-        "keeps it flat, so one percentage point per doubling")),
-})  # fmt: skip
+MARGINS = MappingProxyType(
+    {
+        "test_accuracy": Margin(
+            0.01,
+            reason=(
+                "one point of accuracy per doubling, 4 over the paper's 1/4x to 4x range: a smaller change still reads as "
+                "the wider network generalising 'as well', the paper's words"
+            ),
+        ),
+        "auc": Margin(
+            0.01,
+            reason=(
+                "AUC lies in [0, 1]; 0.01 per doubling is 0.04 over the paper's 1/4x to 4x range, too small a change to "
+                "read as more removable units"
+            ),
+        ),
+        "similarity": Margin(
+            0.05,
+            relative=True,
+            reason=(
+                "the mean count of similar units has no fixed scale (it grows with the units of a layer), so the margin "
+                "is 5% of its mean over the runs tested per doubling, about 22% over the 16-fold range"
+            ),
+        ),
+        "similarity_fraction": Margin(
+            0.01,
+            reason=(
+                "the fraction of a unit's peers it is similar to lies in [0, 1]; one percentage point of the peers "
+                "per doubling"
+            ),
+        ),
+        "auc_beyond_init": Margin(0.01, reason=_SAME_SCALE),
+        "similarity_fraction_beyond_init": Margin(0.01, reason=_SAME_SCALE),
+        EFFECTIVE: Margin(
+            0.01,
+            reason=(
+                "the fraction of its units a network needs lies in [0, 1]; effective width growing in proportion to width "
+                "keeps it flat, so one percentage point per doubling"
+            ),
+        ),
+    }
+)
 """The default equivalence margin of every tested key, with the reason for it."""
 
 RULE = (
@@ -243,8 +289,17 @@ RULE = (
     "whose network collapsed at initialisation."
 )
 
-_REQUIRED = ("preset", "variant", "width_factor", PAIRING, "status", "collapsed", "kept",
-             *RAW, *(f"{m}_init" for m in CONTROLLED))  # fmt: skip
+_REQUIRED = (
+    "preset",
+    "variant",
+    "width_factor",
+    PAIRING,
+    "status",
+    "collapsed",
+    "kept",
+    *RAW,
+    *(f"{m}_init" for m in CONTROLLED),
+)
 
 
 @dataclass(frozen=True)
@@ -295,8 +350,9 @@ def trend(
     else:
         rho, p = rank_test(runs, permutations=permutations, seed=seed)
     mde = minimum_detectable(fit.se, fit.df, alpha=alpha, power=POWER)
-    return Trend(runs.n, runs.seeds, runs.unpaired, rho, p, fit.slope, fit.se, low, high, mde, delta, str(margin),
-                 p_flat)  # fmt: skip
+    return Trend(
+        runs.n, runs.seeds, runs.unpaired, rho, p, fit.slope, fit.se, low, high, mde, delta, str(margin), p_flat
+    )
 
 
 def _equivalence(slope: float, se: float, df: int, delta: float, alpha: float) -> tuple[float, float, float]:
@@ -408,9 +464,13 @@ def verdicts(
             raise ValueError(f"{preset} {variant!r}: width factors must be positive, got {sorted(set(width))}")
         log2_width, seeds = np.log2(width), used[PAIRING].to_numpy()
         row: dict[str, Any] = {
-            "preset": str(preset), "variant": str(variant), "alpha": alpha, "n": len(used),
-            "widths": tuple(float(w) for w in sorted(set(width[np.isfinite(width)]))), **counts,
-        }  # fmt: skip
+            "preset": str(preset),
+            "variant": str(variant),
+            "alpha": alpha,
+            "n": len(used),
+            "widths": tuple(float(w) for w in sorted(set(width[np.isfinite(width)]))),
+            **counts,
+        }
         for key in KEYS:
             row |= _trend_columns(key, trend(log2_width, _values(used, key), seeds, margin=chosen[key], **test))
         for metric in CONTROLLED:
@@ -439,8 +499,11 @@ def layer_verdicts(
     more test. Layers keep the order in which the table first lists them (the
     network's order)."""
     missing = [column for column in _REQUIRED if column not in runs.columns]
-    missing += [f"layers.{c}" for c in ("run_id", "stage", "layer", "auc", "similarity", "similarity_fraction")
-                if c not in layers.columns]  # fmt: skip
+    missing += [
+        f"layers.{c}"
+        for c in ("run_id", "stage", "layer", "auc", "similarity", "similarity_fraction")
+        if c not in layers.columns
+    ]
     if "run_id" not in runs.columns:
         missing.append("run_id")
     if missing and not layers.empty:
@@ -452,8 +515,11 @@ def layer_verdicts(
     test = {"alpha": alpha, "permutations": permutations, "seed": seed}
     order = {name: i for i, name in enumerate(pd.unique(layers["layer"]))}
     layers = layers[layers["stage"].isin(["trained", "init"])]
-    per_run = (layers.groupby(["run_id", "layer", "stage"], sort=False)[["auc", "similarity", "similarity_fraction"]]
-               .mean().unstack("stage"))  # fmt: skip
+    per_run = (
+        layers.groupby(["run_id", "layer", "stage"], sort=False)[["auc", "similarity", "similarity_fraction"]]
+        .mean()
+        .unstack("stage")
+    )
     per_run.columns = [metric if stage == "trained" else f"{metric}_{stage}" for metric, stage in per_run.columns]
     per_run = per_run.reindex(columns=[*RAW[1:], *(f"{m}_init" for m in CONTROLLED)])  # a stage may be missing
     runs = runs.assign(variant=runs["variant"].fillna(""))
@@ -464,8 +530,13 @@ def layer_verdicts(
         for layer, runs_of_layer in sorted(measured.groupby("layer"), key=lambda item: order[item[0]]):
             log2_width = np.log2(runs_of_layer["width_factor"].to_numpy(float))
             seeds = runs_of_layer[PAIRING].to_numpy()
-            row = {"preset": str(preset), "variant": str(variant), "layer": layer, "alpha": alpha,
-                   "n": len(runs_of_layer)}  # fmt: skip
+            row = {
+                "preset": str(preset),
+                "variant": str(variant),
+                "layer": layer,
+                "alpha": alpha,
+                "n": len(runs_of_layer),
+            }
             for key in LAYER_KEYS:
                 values = _values(runs_of_layer, key)
                 row |= _trend_columns(key, trend(log2_width, values, seeds, margin=chosen[key], **test))
@@ -485,10 +556,10 @@ def _select(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     used = group[status.eq(DONE) & ~collapsed & ~not_kept]
     init = used["collapsed_init"].eq(True) if "collapsed_init" in used else pd.Series(False, index=used.index)
     used = used.assign(collapsed_init=init)
-    counts = {"failed": failed, "diverged": diverged, "pending": pending, "collapsed": collapsed,
-              "not_kept": not_kept}  # fmt: skip
+    counts = {"failed": failed, "diverged": diverged, "pending": pending, "collapsed": collapsed, "not_kept": not_kept}
     return used, {reason: int(mask.sum()) for reason, mask in counts.items()} | {
-        "collapsed_init": int(init.sum()), "lost_groups": len(lost_groups(group))
+        "collapsed_init": int(init.sum()),
+        "lost_groups": len(lost_groups(group)),
     }
 
 
@@ -524,8 +595,21 @@ def _key_columns(keys: tuple[str, ...]) -> list[str]:
 
 
 def _columns() -> list[str]:
-    columns = ["preset", "variant", "alpha", "n", "widths", "failed", "diverged", "pending", "collapsed", "not_kept",
-               "collapsed_init", "lost_groups", *_key_columns(KEYS)]  # fmt: skip
+    columns = [
+        "preset",
+        "variant",
+        "alpha",
+        "n",
+        "widths",
+        "failed",
+        "diverged",
+        "pending",
+        "collapsed",
+        "not_kept",
+        "collapsed_init",
+        "lost_groups",
+        *_key_columns(KEYS),
+    ]
     return columns + [f"{m}_init_slope" for m in CONTROLLED] + list(HYPOTHESES) + [SLOWER]
 
 
@@ -543,8 +627,10 @@ def _decide(table: pd.DataFrame, keys: tuple[str, ...], alpha: float) -> pd.Data
         table[f"{key}_trend"] = [decide(*values, alpha) for values in zip(*parts)]
 
     def read(key: str, asked: str = "rises") -> list[str]:
-        return [counted(word, p_flat < alpha, asked) for word, p_flat in
-                zip(table[f"{key}_trend"], table[f"{key}_p_flat_holm"])]  # fmt: skip
+        return [
+            counted(word, p_flat < alpha, asked)
+            for word, p_flat in zip(table[f"{key}_trend"], table[f"{key}_p_flat_holm"])
+        ]
 
     for column, (first, second) in HYPOTHESES.items():
         table[column] = [hypothesis(a, b) for a, b in zip(read(first), read(second))]
@@ -593,8 +679,10 @@ def describe_trend(row: pd.Series | Mapping[str, Any], key: str) -> str:
     if row[f"{key}_unpaired"]:
         runs += f"; {row[f'{key}_unpaired']} left out, their seed with a single width left"
     if math.isnan(row[f"{key}_slope"]):
-        return (f"{label} {word} (not tested: no seed with runs at two widths, or fewer than {MIN_DF} degrees of "
-                f"freedom left after one intercept per seed; {runs})")  # fmt: skip
+        return (
+            f"{label} {word} (not tested: no seed with runs at two widths, or fewer than {MIN_DF} degrees of "
+            f"freedom left after one intercept per seed; {runs})"
+        )
     p = row[f"{key}_p"]
     if math.isnan(p):
         ranks = "too few runs for the rank test to reach p < alpha"

@@ -32,6 +32,7 @@ DIVERGED = "diverged"
 diverge again, deterministically), with no weights to measure."""
 FINISHED = (TRAINED, DIVERGED)
 
+
 def load_data(spec: RunSpec, data_root: str | Path | None = None) -> DataBundle:
     """The spec's data; ``data_root`` goes to sources that read files."""
     options = spec.data.options
@@ -45,10 +46,16 @@ def build_model(spec: RunSpec, bundle: DataBundle) -> nn.Module:
     options = spec.model.options
     if spec.model.family == "mlp":
         options.setdefault("in_features", math.prod(bundle.input_shape))
-    return zoo.create(spec.model.family, spec.model.width_factor, num_classes=bundle.num_classes,
-                      init=spec.model.init, init_std=spec.model.init_std, output_init_std=spec.model.output_init_std,
-                      seed=stream_seed(spec.seed, "model"),
-                      **options)  # fmt: skip
+    return zoo.create(
+        spec.model.family,
+        spec.model.width_factor,
+        num_classes=bundle.num_classes,
+        init=spec.model.init,
+        init_std=spec.model.init_std,
+        output_init_std=spec.model.output_init_std,
+        seed=stream_seed(spec.seed, "model"),
+        **options,
+    )
 
 
 def status(layout: RunLayout) -> dict[str, Any] | None:
@@ -83,8 +90,10 @@ def stage_model(spec: RunSpec, layout: RunLayout, bundle: DataBundle, stage: str
     try:
         weights = load_file(str(path))
     except SafetensorError as error:
-        raise SpecError(f"{path} cannot be read ({error}): remove the run folder {layout.root} and train it again "
-                        f"({retrain(layout)})") from None  # fmt: skip
+        raise SpecError(
+            f"{path} cannot be read ({error}): remove the run folder {layout.root} and train it again "
+            f"({retrain(layout)})"
+        ) from None
     model.load_state_dict(weights)
     return model
 

@@ -108,7 +108,8 @@ def run_lock(layout: RunLayout) -> Iterator[None]:
     lock = try_run_lock(layout)
     if lock is None:
         logging.getLogger(__name__).warning(
-            "%s: another process is completing this run (it holds %s); waiting for it", layout.root, layout.lock.name)
+            "%s: another process is completing this run (it holds %s); waiting for it", layout.root, layout.lock.name
+        )
         lock = FileLock(layout.lock)
         lock.acquire(poll_interval=WAIT_POLL)
     try:

@@ -155,8 +155,11 @@ class TrainSpec(_Section):
     milestones: tuple[int, ...] = Field((), description="step schedule: epochs at which the lr is multiplied by gamma")
     early_stopping: bool = Field(False, description="keep the weights of the epoch of best monitored accuracy")
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
-    monitor: Monitor = Field("val_accuracy", description="early stopping follows val_accuracy, or train_accuracy "
-                             "(the whole training split in eval mode; for random labels, as the released code)")
+    monitor: Monitor = Field(
+        "val_accuracy",
+        description="early stopping follows val_accuracy, or train_accuracy "
+        "(the whole training split in eval mode; for random labels, as the released code)",
+    )
     stop_at: float | None = Field(None, gt=0, le=1, description="stop as soon as the monitored accuracy reaches this")
     l2: float = Field(0.0, ge=0, description="loss term l2 * sum(||w||^2 / 2) over the weights of l2_layers")
     l2_layers: tuple[str, ...] = Field((), description="modules whose weights (not biases) l2 penalises; (): all")
@@ -191,20 +194,27 @@ class MeasureSpec(_Section):
     """The options of :func:`frivolous.measuring` for this run."""
 
     split: Literal["test", "val", "train"] = Field("test", description="the examples to measure on")
-    max_examples: int | None = Field(None, ge=2, description="measure on a seeded class-stratified sample of at "
-                                     "most this many examples")
+    max_examples: int | None = Field(
+        None, ge=2, description="measure on a seeded class-stratified sample of at most this many examples"
+    )
     layers: tuple[str, ...] | None = Field(None, description="layers to probe (None: the model's own)")
-    summary_layers: tuple[str, ...] | None = Field(None, description="probed layers whose mean is the run's AUC and "
-                                                   "similarity (None: every probed layer)")
+    summary_layers: tuple[str, ...] | None = Field(
+        None, description="probed layers whose mean is the run's AUC and similarity (None: every probed layer)"
+    )
     levels: int = Field(7, ge=2)
     samplings: int = Field(3, ge=1)
     unit: Literal["element", "channel"] = "element"
     threshold: float = Field(0.5, gt=0, le=1)
     max_samples: int = Field(50_000, ge=2)
     dead: Literal["exclude", "legacy"] = "exclude"
-    effective_width: float | None = Field(None, gt=0, le=1, description="top-1 agreement at which fv.compress "
-                                          "measures the run's effective width: the units of the smallest network "
-                                          "that keeps it (None: not measured)")
+    effective_width: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="top-1 agreement at which fv.compress "
+        "measures the run's effective width: the units of the smallest network "
+        "that keeps it (None: not measured)",
+    )
 
     @model_validator(mode="after")
     def _summary_probed(self) -> MeasureSpec:

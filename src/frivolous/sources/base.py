@@ -20,7 +20,6 @@ from typing import Any
 import yaml
 from torch import nn
 
-
 CAUSAL_LM = "causal-lm"
 TEXT_CLASSIFICATION = "text-classification"
 IMAGE_CLASSIFICATION = "image-classification"

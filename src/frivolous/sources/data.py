@@ -21,18 +21,29 @@ from types import MappingProxyType
 from frivolous.sources import frivolous_data, hf_datasets, images, tensors, text
 from frivolous.sources.base import DataRequest, DataSource, ModelSource, SourceError, closest
 
-DATA: MappingProxyType[str, Callable[[DataRequest], DataSource]] = MappingProxyType({
-    "imagefolder": images.resolve,
-    "cifar10": frivolous_data.resolver("cifar10"),
-    "mnist1d": frivolous_data.resolver("mnist1d"),
-    "teacher": frivolous_data.resolver("teacher"),
-    "tensor": tensors.resolve_file,
-    "random": tensors.resolve_random,
-    "hf-dataset": hf_datasets.resolve,
-    "text": text.resolve,
-})  # fmt: skip
-FORMS = ("imagefolder:PATH", "cifar10", "mnist1d", "teacher", "FILE.safetensors", "FILE.npy", "random:C,H,W",
-         "hf-dataset:NAME[:SPLIT]", "FILE.txt")  # fmt: skip
+DATA: MappingProxyType[str, Callable[[DataRequest], DataSource]] = MappingProxyType(
+    {
+        "imagefolder": images.resolve,
+        "cifar10": frivolous_data.resolver("cifar10"),
+        "mnist1d": frivolous_data.resolver("mnist1d"),
+        "teacher": frivolous_data.resolver("teacher"),
+        "tensor": tensors.resolve_file,
+        "random": tensors.resolve_random,
+        "hf-dataset": hf_datasets.resolve,
+        "text": text.resolve,
+    }
+)
+FORMS = (
+    "imagefolder:PATH",
+    "cifar10",
+    "mnist1d",
+    "teacher",
+    "FILE.safetensors",
+    "FILE.npy",
+    "random:C,H,W",
+    "hf-dataset:NAME[:SPLIT]",
+    "FILE.txt",
+)
 
 
 def data_scheme(spec: str) -> tuple[str, str]:
@@ -60,8 +71,9 @@ def resolve_data(
     the model's own data. ``examples`` caps how many (None: the source's default)."""
     if spec is None:
         if model.own_data is None:
-            raise SourceError(f"--data is required: {model.label} brings no data of its own; give one of: "
-                              f"{', '.join(FORMS)}")  # fmt: skip
+            raise SourceError(
+                f"--data is required: {model.label} brings no data of its own; give one of: {', '.join(FORMS)}"
+            )
         return model.own_data(examples)
     scheme, argument = data_scheme(spec)
     return DATA[scheme](DataRequest(argument, model, examples, seed, data_root))

@@ -23,8 +23,9 @@ from frivolous.sources.base import ModelRequest, ModelSource, SourceError, one_l
 def resolve(request: ModelRequest) -> ModelSource:
     target, sep, function = request.argument.rpartition(":")
     if not sep or not target or not function:
-        raise SourceError(f"a model factory is path/to/file.py:FUNCTION or package.module:FUNCTION, "
-                          f"got {request.argument!r}")  # fmt: skip
+        raise SourceError(
+            f"a model factory is path/to/file.py:FUNCTION or package.module:FUNCTION, got {request.argument!r}"
+        )
     module = _module(target)
     build = getattr(module, function, None)
     if not callable(build):
@@ -32,11 +33,13 @@ def resolve(request: ModelRequest) -> ModelSource:
         raise SourceError(f"{target} has no function {function!r}; its functions and classes: {', '.join(public)}")
     try:
         model = build(**request.options)
-    except Exception as error:  # noqa: BLE001 - whatever the user's code raises is reported in one line
+    except Exception as error:
         raise SourceError(f"model factory {request.argument} raised {one_line(error)}") from None
     if not isinstance(model, nn.Module):
         raise SourceError(f"model factory {request.argument} returned a {type(model).__name__}, not a torch nn.Module")
-    return ModelSource(model=model, label=request.argument, description=f"{type(model).__name__} from {request.argument}")
+    return ModelSource(
+        model=model, label=request.argument, description=f"{type(model).__name__} from {request.argument}"
+    )
 
 
 def _module(target: str) -> ModuleType:
@@ -52,14 +55,16 @@ def _module(target: str) -> ModuleType:
         sys.modules[name] = module  # dataclasses and pickling look a class's module up here
         try:
             spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             del sys.modules[name]
             raise SourceError(f"importing model factory file {target} raised {one_line(error)}") from None
         return module
     try:
         return importlib.import_module(target)
     except ModuleNotFoundError as error:
-        raise SourceError(f"cannot import {target!r} for the model factory: {one_line(error)} "
-                          "(a file must end in .py; a module must be importable)") from None  # fmt: skip
-    except Exception as error:  # noqa: BLE001
+        raise SourceError(
+            f"cannot import {target!r} for the model factory: {one_line(error)} "
+            "(a file must end in .py; a module must be importable)"
+        ) from None
+    except Exception as error:
         raise SourceError(f"importing {target} raised {one_line(error)}") from None

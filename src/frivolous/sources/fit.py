@@ -29,9 +29,11 @@ def check_fits(model: ModelSource, data: DataSource, device: str | torch.device 
     with evaluating(model.model, target), torch.inference_mode():
         try:
             output = model.model(first)
-        except Exception as error:  # noqa: BLE001 - whatever the model raises on these inputs
-            raise SourceError(f"data {data.label} (inputs of shape {shape}, {str(first.dtype).removeprefix('torch.')}) "
-                              f"does not fit model {model.label}: {one_line(error)}") from None  # fmt: skip
+        except Exception as error:
+            raise SourceError(
+                f"data {data.label} (inputs of shape {shape}, {str(first.dtype).removeprefix('torch.')}) "
+                f"does not fit model {model.label}: {one_line(error)}"
+            ) from None
         try:
             labels_of(logits_of(output))
         except (TypeError, ValueError) as error:

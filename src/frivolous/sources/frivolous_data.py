@@ -35,9 +35,12 @@ def resolver(name: str):
         assert isinstance(split, TensorSplit)
         inputs, labels = tensor_examples(split.inputs, request.examples, split.labels, request.seed)
         shown = ",".join(f"{k}={v}" for k, v in options.items() if k != "root")
-        return DataSource(inputs=inputs, label=name + (f":{shown}" if shown else ""),
-                          description=f"{len(inputs)} of the {len(split)} test examples of {name}"
-                                      + (f" ({shown})" if shown else ""), examples=len(inputs),
-                          labels=labels)  # fmt: skip
+        return DataSource(
+            inputs=inputs,
+            label=name + (f":{shown}" if shown else ""),
+            description=f"{len(inputs)} of the {len(split)} test examples of {name}" + (f" ({shown})" if shown else ""),
+            examples=len(inputs),
+            labels=labels,
+        )
 
     return resolve

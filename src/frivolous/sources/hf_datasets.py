@@ -42,15 +42,24 @@ def resolve(request: DataRequest) -> DataSource:
         return token_data(list(table[text]), request, f"rows of {label} (column {text!r})", label, labels)
     image = next((c for c in IMAGE_COLUMNS if c in table.column_names), None)
     if image is None:
-        raise SourceError(f"{label} has columns {table.column_names}; none holds images {list(IMAGE_COLUMNS)} or "
-                          f"text {list(TEXT_COLUMNS)}")  # fmt: skip
+        raise SourceError(
+            f"{label} has columns {table.column_names}; none holds images {list(IMAGE_COLUMNS)} or "
+            f"text {list(TEXT_COLUMNS)}"
+        )
     if request.model.preprocess is None:
-        raise SourceError(f"{label} holds images, and model {request.model.label} says no preprocessing for them; "
-                          "give the inputs as a tensor file instead")  # fmt: skip
+        raise SourceError(
+            f"{label} holds images, and model {request.model.label} says no preprocessing for them; "
+            "give the inputs as a tensor file instead"
+        )
     loader = dataset_examples(Images(table, image, request.model.preprocess), request.examples, labels, request.seed)
     count = len(loader.dataset)  # type: ignore[arg-type]
-    return DataSource(inputs=loader, label=label, description=f"{count} of the {len(table)} images of {label} "
-                      f"(column {image!r}), with the model's own preprocessing", examples=count)  # fmt: skip
+    return DataSource(
+        inputs=loader,
+        label=label,
+        description=f"{count} of the {len(table)} images of {label} "
+        f"(column {image!r}), with the model's own preprocessing",
+        examples=count,
+    )
 
 
 class Images(Dataset):
@@ -72,9 +81,11 @@ def _load(datasets: Any, name: str, split: str | None) -> Any:
         if Path(name).expanduser().is_dir():
             return datasets.load_from_disk(str(Path(name).expanduser()))
         return datasets.load_dataset(name, split=split)
-    except Exception as error:  # noqa: BLE001 - missing files, no network, unknown names: many types
-        raise SourceError(f"cannot load Hugging Face dataset {name!r} ({one_line(error)}); with no network it must be "
-                          f"a save_to_disk folder or in the datasets cache {datasets.config.HF_DATASETS_CACHE}") from None
+    except Exception as error:
+        raise SourceError(
+            f"cannot load Hugging Face dataset {name!r} ({one_line(error)}); with no network it must be "
+            f"a save_to_disk folder or in the datasets cache {datasets.config.HF_DATASETS_CACHE}"
+        ) from None
 
 
 def _split(loaded: Any, name: str, split: str) -> Any:

@@ -35,11 +35,21 @@ from torch import nn
 
 from frivolous.measuring.operators import is_activation_module
 from frivolous.sources.base import (
-    CAUSAL_LM, IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION, ModelRequest, ModelSource, SourceError, one_line,
-)  # fmt: skip
+    CAUSAL_LM,
+    IMAGE_CLASSIFICATION,
+    TEXT_CLASSIFICATION,
+    ModelRequest,
+    ModelSource,
+    SourceError,
+    one_line,
+)
 
-TASKS = {"ForCausalLM": CAUSAL_LM, "LMHeadModel": CAUSAL_LM, "ForSequenceClassification": TEXT_CLASSIFICATION,
-         "ForImageClassification": IMAGE_CLASSIFICATION}  # fmt: skip
+TASKS = {
+    "ForCausalLM": CAUSAL_LM,
+    "LMHeadModel": CAUSAL_LM,
+    "ForSequenceClassification": TEXT_CLASSIFICATION,
+    "ForImageClassification": IMAGE_CLASSIFICATION,
+}
 """The end of an architecture's name, and what frivolous measures it as."""
 WEIGHT_FILES = ("*.safetensors", "*.bin")
 
@@ -51,8 +61,11 @@ class TransformersClassifier(nn.Module):
         super().__init__()
         self.model, self.task = model, task
         activations = _activation_classes()
-        self.frivolous_layers = tuple(f"model.{name}" for name, module in model.named_modules()
-                                      if is_activation_module(module) or type(module) in activations)  # fmt: skip
+        self.frivolous_layers = tuple(
+            f"model.{name}"
+            for name, module in model.named_modules()
+            if is_activation_module(module) or type(module) in activations
+        )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.task == IMAGE_CLASSIFICATION:
@@ -83,21 +96,29 @@ def resolve(request: ModelRequest) -> ModelSource:
     untrained = folder.is_dir() and not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES)
     try:
         with _quiet(transformers):
-            model = (model_class.from_config(config, **request.options) if untrained
-                     else model_class.from_pretrained(name, **request.options))  # fmt: skip
+            model = (
+                model_class.from_config(config, **request.options)
+                if untrained
+                else model_class.from_pretrained(name, **request.options)
+            )
     except (OSError, ValueError, TypeError) as error:
         raise SourceError(f"cannot load the weights of Hugging Face model {name}: {one_line(error)}") from None
     tokenizer = _optional(transformers.AutoTokenizer, name) if task != IMAGE_CLASSIFICATION else None
     processor = _optional(transformers.AutoImageProcessor, name) if task == IMAGE_CLASSIFICATION else None
     labels = getattr(config, "id2label", None) or {}
     return ModelSource(
-        model=TransformersClassifier(model, task), label=f"hf:{name}",
-        description=f"transformers {architecture} from {name}" + (", untrained (built from its config)" if untrained
-                                                                  else ""),
-        preprocess=(lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]) if processor
-        else None, input_shape=_input_shape(config, task), task=task, tokenizer=tokenizer,
+        model=TransformersClassifier(model, task),
+        label=f"hf:{name}",
+        description=f"transformers {architecture} from {name}"
+        + (", untrained (built from its config)" if untrained else ""),
+        preprocess=(lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0])
+        if processor
+        else None,
+        input_shape=_input_shape(config, task),
+        task=task,
+        tokenizer=tokenizer,
         categories=tuple(labels[i] for i in sorted(labels)) if task != CAUSAL_LM else (),
-    )  # fmt: skip
+    )
 
 
 def rebuild(folder: str | Path, *, trust_remote_code: bool = False) -> TransformersClassifier:
@@ -117,26 +138,34 @@ def rebuild(folder: str | Path, *, trust_remote_code: bool = False) -> Transform
         raise SourceError("hf:NAME needs the transformers package: pip install 'frivolous[hf]'") from None
     path = Path(folder).expanduser()
     if not (path / "config.json").is_file():
-        raise SourceError(f"hf:{folder} is not a folder with a config.json here; a saved compression is rebuilt "
-                          "from a local folder only, never downloaded")  # fmt: skip
+        raise SourceError(
+            f"hf:{folder} is not a folder with a config.json here; a saved compression is rebuilt "
+            "from a local folder only, never downloaded"
+        )
     code = _own_code(path)
     if code and not trust_remote_code:
-        raise SourceError(f"hf:{folder} runs code of its own (auto_map in its config.json: {', '.join(code)}); "
-                          "pass trust_remote_code=True if you trust that folder's code")  # fmt: skip
+        raise SourceError(
+            f"hf:{folder} runs code of its own (auto_map in its config.json: {', '.join(code)}); "
+            "pass trust_remote_code=True if you trust that folder's code"
+        )
     elsewhere = [reference for reference in code if "--" in reference]
     if elsewhere:
-        raise SourceError(f"hf:{folder} takes its code from other repositories ({', '.join(elsewhere)}), which would "
-                          "be downloaded; copy that code into the folder")  # fmt: skip
+        raise SourceError(
+            f"hf:{folder} takes its code from other repositories ({', '.join(elsewhere)}), which would "
+            "be downloaded; copy that code into the folder"
+        )
     try:
-        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True,
-                                                         trust_remote_code=trust_remote_code)  # fmt: skip
+        config = transformers.AutoConfig.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError, ImportError) as error:
         raise SourceError(f"cannot read the config of Hugging Face model hf:{folder}: {one_line(error)}") from None
     task = _task(config, str(folder))[1]
     try:
         with _quiet(transformers):
-            model = _auto_class(transformers, task).from_config(config, trust_remote_code=trust_remote_code,
-                                                                attn_implementation="eager")  # fmt: skip
+            model = _auto_class(transformers, task).from_config(
+                config, trust_remote_code=trust_remote_code, attn_implementation="eager"
+            )
     except (OSError, ValueError, TypeError, ImportError) as error:
         raise SourceError(f"cannot build Hugging Face model hf:{folder} from its config: {one_line(error)}") from None
     return TransformersClassifier(model, task)
@@ -168,9 +197,11 @@ def local_folder(name: str) -> str:
 
 def _auto_class(transformers: Any, task: str) -> Any:
     """The transformers auto class that builds a model of ``task``."""
-    return {CAUSAL_LM: transformers.AutoModelForCausalLM, TEXT_CLASSIFICATION:
-            transformers.AutoModelForSequenceClassification,
-            IMAGE_CLASSIFICATION: transformers.AutoModelForImageClassification}[task]  # fmt: skip
+    return {
+        CAUSAL_LM: transformers.AutoModelForCausalLM,
+        TEXT_CLASSIFICATION: transformers.AutoModelForSequenceClassification,
+        IMAGE_CLASSIFICATION: transformers.AutoModelForImageClassification,
+    }[task]
 
 
 @contextmanager
@@ -203,9 +234,11 @@ def _task(config: Any, name: str) -> tuple[str, str]:
         for ending, task in TASKS.items():
             if architecture.endswith(ending):
                 return architecture, task
-    raise SourceError(f"Hugging Face model {name} is a {getattr(config, 'architectures', None) or config.model_type}; "
-                      "frivolous measures causal language models, sequence classifiers and image classifiers "
-                      "(its config's architectures must name one)")  # fmt: skip
+    raise SourceError(
+        f"Hugging Face model {name} is a {getattr(config, 'architectures', None) or config.model_type}; "
+        "frivolous measures causal language models, sequence classifiers and image classifiers "
+        "(its config's architectures must name one)"
+    )
 
 
 def _optional(loader: Any, name: str) -> Any:

@@ -32,8 +32,9 @@ def resolve(request: DataRequest) -> DataSource:
     if preprocess is None:
         shape = request.model.input_shape
         size = tuple(shape[-2:]) if shape is not None and len(shape) == 3 else (DEFAULT_SIDE, DEFAULT_SIDE)
-        preprocess = transforms.Compose([transforms.Resize(min(size)), transforms.CenterCrop(size),
-                                         transforms.ToTensor()])  # fmt: skip
+        preprocess = transforms.Compose(
+            [transforms.Resize(min(size)), transforms.CenterCrop(size), transforms.ToTensor()]
+        )
         note = f"resized and cropped to {size[0]}x{size[1]}, in [0, 1], not normalised (the model has no metadata)"
     try:
         dataset = datasets.ImageFolder(str(folder), transform=preprocess)
@@ -42,6 +43,9 @@ def resolve(request: DataRequest) -> DataSource:
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
     loader = dataset_examples(dataset, request.examples, labels, request.seed)
     count = len(loader.dataset)  # type: ignore[arg-type]
-    return DataSource(inputs=loader, label=f"imagefolder:{request.argument}",
-                      description=f"{count} of {len(dataset)} images in {len(dataset.classes)} class folders "
-                                  f"of {folder}; {note}", examples=count)  # fmt: skip
+    return DataSource(
+        inputs=loader,
+        label=f"imagefolder:{request.argument}",
+        description=f"{count} of {len(dataset)} images in {len(dataset.classes)} class folders of {folder}; {note}",
+        examples=count,
+    )

@@ -22,15 +22,23 @@ from frivolous.sources import factory, hf_models, run_folder, timm_models, torch
 from frivolous.sources.base import ModelRequest, ModelSource, SourceError, closest
 from frivolous.sources.weights import load_weights
 
-MODELS: MappingProxyType[str, Callable[[ModelRequest], ModelSource]] = MappingProxyType({
-    "torchvision": torchvision_models.resolve,
-    "timm": timm_models.resolve,
-    "hf": hf_models.resolve,
-    "run": run_folder.resolve,
-    "factory": factory.resolve,
-})  # fmt: skip
-FORMS = ("torchvision:NAME[:WEIGHTS]", "timm:NAME[:pretrained]", "hf:NAME_OR_PATH", "a run folder",
-         "path/to/file.py:FUNCTION", "package.module:FUNCTION")  # fmt: skip
+MODELS: MappingProxyType[str, Callable[[ModelRequest], ModelSource]] = MappingProxyType(
+    {
+        "torchvision": torchvision_models.resolve,
+        "timm": timm_models.resolve,
+        "hf": hf_models.resolve,
+        "run": run_folder.resolve,
+        "factory": factory.resolve,
+    }
+)
+FORMS = (
+    "torchvision:NAME[:WEIGHTS]",
+    "timm:NAME[:pretrained]",
+    "hf:NAME_OR_PATH",
+    "a run folder",
+    "path/to/file.py:FUNCTION",
+    "package.module:FUNCTION",
+)
 
 
 def model_scheme(spec: str) -> tuple[str, str]:

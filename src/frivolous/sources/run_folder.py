@@ -18,9 +18,9 @@ from frivolous.sources.base import DataSource, ModelRequest, ModelSource, Source
 
 def resolve(request: ModelRequest) -> ModelSource:
     # Imported here: only this scheme reads run folders.
+    from frivolous.common.seeding import stream_seed
     from frivolous.runs import folder as run
     from frivolous.runs.spec import SpecError
-    from frivolous.common.seeding import stream_seed
 
     folder = Path(request.argument).expanduser()
     try:
@@ -36,10 +36,15 @@ def resolve(request: ModelRequest) -> ModelSource:
         raise SourceError(f"run folder {folder}: {one_line(error)}") from None
     options = spec.measure
     defaults: dict[str, Any] = {
-        "levels": options.levels, "samplings": options.samplings, "unit": options.unit,
-        "threshold": options.threshold, "max_samples": options.max_samples, "dead": options.dead,
-        "seed": stream_seed(spec.seed, "measure"), "layers": list(options.layers) if options.layers else None,
-    }  # fmt: skip
+        "levels": options.levels,
+        "samplings": options.samplings,
+        "unit": options.unit,
+        "threshold": options.threshold,
+        "max_samples": options.max_samples,
+        "dead": options.dead,
+        "seed": stream_seed(spec.seed, "measure"),
+        "layers": list(options.layers) if options.layers else None,
+    }
     split = {"test": bundle.test, "val": bundle.val, "train": bundle.train}[options.split]
 
     def own_data(examples: int | None) -> DataSource:
@@ -48,12 +53,20 @@ def resolve(request: ModelRequest) -> ModelSource:
         limit = examples if examples is not None else options.max_examples
         inputs = run.measured_examples(split, limit, spec.seed)
         count = min(limit, len(split)) if limit is not None else len(split)
-        return DataSource(inputs=inputs, label=f"{spec.data.name} ({options.split} split of the run)",
-                          description=f"{count} examples of the {options.split} split of {spec.data.name}, "
-                                      "as frivolous measure draws them", examples=count)  # fmt: skip
+        return DataSource(
+            inputs=inputs,
+            label=f"{spec.data.name} ({options.split} split of the run)",
+            description=f"{count} examples of the {options.split} split of {spec.data.name}, "
+            "as frivolous measure draws them",
+            examples=count,
+        )
 
     return ModelSource(
-        model=model, label=str(folder), description=f"run {folder.name}: {spec.model.family} at width "
-        f"{spec.model.width_factor:g}, trained on {spec.data.name}", input_shape=bundle.input_shape,
-        measure_defaults=MappingProxyType(defaults), own_data=own_data,
-    )  # fmt: skip
+        model=model,
+        label=str(folder),
+        description=f"run {folder.name}: {spec.model.family} at width "
+        f"{spec.model.width_factor:g}, trained on {spec.data.name}",
+        input_shape=bundle.input_shape,
+        measure_defaults=MappingProxyType(defaults),
+        own_data=own_data,
+    )

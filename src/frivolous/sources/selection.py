@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from frivolous.data.sampling import stratified_sample
 from frivolous.common.seeding import generator
+from frivolous.data.sampling import stratified_sample
 
 DEFAULT_EXAMPLES = 1000
 """Examples measured when ``--examples`` is not given (and the source has more)."""
@@ -31,8 +31,9 @@ def chosen(total: int, wanted: int | None, labels: torch.Tensor | None, seed: in
     return torch.randperm(total, generator=rng)[:wanted].sort().values
 
 
-def tensor_examples(inputs: torch.Tensor, wanted: int | None, labels: torch.Tensor | None,
-                    seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+def tensor_examples(
+    inputs: torch.Tensor, wanted: int | None, labels: torch.Tensor | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The chosen inputs, and their labels (None if ``labels`` is)."""
     index = chosen(len(inputs), wanted, labels, seed)
     if index is None:

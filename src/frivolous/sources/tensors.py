@@ -25,8 +25,10 @@ from frivolous.sources.base import DataRequest, DataSource, SourceError, one_lin
 from frivolous.sources.selection import DEFAULT_EXAMPLES, tensor_examples
 
 TENSOR_SUFFIXES = (".safetensors", ".npy")
-NOISE = ("the inputs are random noise ({label}): the numbers describe the network on noise, not on any task; "
-         "use them as a smoke test only")  # fmt: skip
+NOISE = (
+    "the inputs are random noise ({label}): the numbers describe the network on noise, not on any task; "
+    "use them as a smoke test only"
+)
 
 
 def resolve_file(request: DataRequest) -> DataSource:
@@ -35,16 +37,23 @@ def resolve_file(request: DataRequest) -> DataSource:
         raise SourceError(f"data file {path} does not exist")
     inputs, labels = _read(path)
     if inputs.ndim < 2:
-        raise SourceError(f"data file {path} holds a tensor of shape {tuple(inputs.shape)}; expected examples along "
-                          "the first dimension and at least one more")  # fmt: skip
+        raise SourceError(
+            f"data file {path} holds a tensor of shape {tuple(inputs.shape)}; expected examples along "
+            "the first dimension and at least one more"
+        )
     if labels is not None and len(labels) != len(inputs):
         raise SourceError(f"data file {path}: {len(inputs)} inputs but {len(labels)} labels")
     if inputs.is_floating_point():
         inputs = inputs.float()
     chosen, chosen_labels = tensor_examples(inputs, request.examples, labels, request.seed)
-    return DataSource(inputs=chosen, label=path.name, description=f"{len(chosen)} of the {len(inputs)} inputs "
-                      f"(each {'x'.join(map(str, inputs.shape[1:]))}) in {path}", examples=len(chosen),
-                      labels=chosen_labels)  # fmt: skip
+    return DataSource(
+        inputs=chosen,
+        label=path.name,
+        description=f"{len(chosen)} of the {len(inputs)} inputs "
+        f"(each {'x'.join(map(str, inputs.shape[1:]))}) in {path}",
+        examples=len(chosen),
+        labels=chosen_labels,
+    )
 
 
 def _read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -62,8 +71,9 @@ def _read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         return tensors["inputs"], None if labels is None else labels.long().flatten()
     if len(tensors) == 1:
         return next(iter(tensors.values())), None
-    raise SourceError(f"data file {path} holds tensors {sorted(tensors)}; name the inputs 'inputs' "
-                      "(and the labels, if any, 'labels')")  # fmt: skip
+    raise SourceError(
+        f"data file {path} holds tensors {sorted(tensors)}; name the inputs 'inputs' (and the labels, if any, 'labels')"
+    )
 
 
 def resolve_random(request: DataRequest) -> DataSource:
@@ -81,5 +91,10 @@ def resolve_random(request: DataRequest) -> DataSource:
         raise SourceError("random needs an input shape, as random:3,32,32 (the model does not say its own)")
     count = DEFAULT_EXAMPLES if request.examples is None else request.examples
     inputs = torch.randn(count, *shape, generator=generator(request.seed, "analyze", "random"))
-    return DataSource(inputs=inputs, label=label, description=f"{count} standard-normal inputs of shape "
-                      f"{'x'.join(map(str, shape))}", examples=count, meaningless=NOISE.format(label=label))  # fmt: skip
+    return DataSource(
+        inputs=inputs,
+        label=label,
+        description=f"{count} standard-normal inputs of shape {'x'.join(map(str, shape))}",
+        examples=count,
+        meaningless=NOISE.format(label=label),
+    )

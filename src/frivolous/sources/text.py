@@ -62,15 +62,21 @@ def resolve(request: DataRequest) -> DataSource:
     windows = torch.tensor(stream[: len(stream) // length * length]).view(-1, length)
     index = chosen(len(windows), request.examples, None, request.seed)
     picked = windows if index is None else windows[index]
-    return DataSource(inputs=picked, label=path.name, description=f"{len(picked)} of the {len(windows)} windows of "
-                      f"{length} tokens of {path} ({picked.numel()} next-token predictions)",
-                      examples=len(picked))  # fmt: skip
+    return DataSource(
+        inputs=picked,
+        label=path.name,
+        description=f"{len(picked)} of the {len(windows)} windows of "
+        f"{length} tokens of {path} ({picked.numel()} next-token predictions)",
+        examples=len(picked),
+    )
 
 
 def require_tokenizer(model: ModelSource, data: str) -> Any:
     if model.tokenizer is None:
-        raise SourceError(f"text data {data} needs a tokenizer, and model {model.label} has none: save its tokenizer "
-                          "beside its config (tokenizer.save_pretrained)")  # fmt: skip
+        raise SourceError(
+            f"text data {data} needs a tokenizer, and model {model.label} has none: save its tokenizer "
+            "beside its config (tokenizer.save_pretrained)"
+        )
     return model.tokenizer
 
 
@@ -78,8 +84,9 @@ def window(model: ModelSource) -> int:
     return min(WINDOW, model.input_shape[0]) if model.input_shape else WINDOW
 
 
-def token_data(texts: list[str], request: DataRequest, what: str, label: str,
-               labels: torch.Tensor | None = None) -> DataSource:  # fmt: skip
+def token_data(
+    texts: list[str], request: DataRequest, what: str, label: str, labels: torch.Tensor | None = None
+) -> DataSource:
     """One example per text, cut at the model's window, in batches of one length each (nothing padded)."""
     tokenizer = require_tokenizer(request.model, label)
     index = chosen(len(texts), request.examples, labels, request.seed)
@@ -88,9 +95,16 @@ def token_data(texts: list[str], request: DataRequest, what: str, label: str,
     by_length: defaultdict[int, list[list[int]]] = defaultdict(list)
     for sequence in ids:
         by_length[len(sequence)].append(sequence)
-    batches = [torch.tensor(group[start : start + BATCH]) for _, group in sorted(by_length.items())
-               for start in range(0, len(group), BATCH)]  # fmt: skip
+    batches = [
+        torch.tensor(group[start : start + BATCH])
+        for _, group in sorted(by_length.items())
+        for start in range(0, len(group), BATCH)
+    ]
     tokens = sum(len(sequence) for sequence in ids)
-    return DataSource(inputs=Batches(batches), label=label, description=f"{len(ids)} {what}, {tokens} tokens in "
-                      f"{len(batches)} batches of one length each (no padding)", examples=len(ids),
-                      positions_vary=len(by_length) > 1)  # fmt: skip
+    return DataSource(
+        inputs=Batches(batches),
+        label=label,
+        description=f"{len(ids)} {what}, {tokens} tokens in {len(batches)} batches of one length each (no padding)",
+        examples=len(ids),
+        positions_vary=len(by_length) > 1,
+    )

@@ -28,13 +28,14 @@ def resolve(request: ModelRequest) -> ModelSource:
         raise SourceError(f"timm:NAME takes only ':{PRETRAINED}' after the name, got {flag!r}")
     architecture = name.partition(".")[0]
     if not timm.is_model(architecture):
-        raise SourceError(f"unknown timm model {name!r}{closest(architecture, timm.list_models())}; "
-                          "see timm.list_models()")  # fmt: skip
+        raise SourceError(
+            f"unknown timm model {name!r}{closest(architecture, timm.list_models())}; see timm.list_models()"
+        )
     try:
         model = timm.create_model(name, pretrained=bool(flag), **request.options)
     except (TypeError, ValueError) as error:
         raise SourceError(f"timm model {name} with {dict(request.options)}: {one_line(error)}") from None
-    except Exception as error:  # noqa: BLE001 - hub and network errors come in many types
+    except Exception as error:
         from huggingface_hub.constants import HF_HUB_CACHE
 
         raise SourceError(
@@ -45,6 +46,10 @@ def resolve(request: ModelRequest) -> ModelSource:
     size = request.options.get("img_size")  # timm's data config keeps the pretrained size otherwise
     side = (size, size) if isinstance(size, int) else tuple(size) if size else None
     config = resolve_model_data_config(model, args={"input_size": (3, *side)} if side else None)
-    return ModelSource(model=model, label=f"timm:{request.argument}",
-                       description=f"timm {name}, {'pretrained' if flag else 'untrained'}",
-                       preprocess=create_transform(**config), input_shape=tuple(config["input_size"]))  # fmt: skip
+    return ModelSource(
+        model=model,
+        label=f"timm:{request.argument}",
+        description=f"timm {name}, {'pretrained' if flag else 'untrained'}",
+        preprocess=create_transform(**config),
+        input_shape=tuple(config["input_size"]),
+    )

@@ -37,8 +37,10 @@ def resolve(request: ModelRequest) -> ModelSource:
     name, _, weights_name = request.argument.partition(":")
     available = models.list_models(module=models)
     if name not in available:
-        raise SourceError(f"unknown torchvision model {name!r}{closest(name, available)}; "
-                          f"torchvision has {len(available)} classification models: {', '.join(available)}")  # fmt: skip
+        raise SourceError(
+            f"unknown torchvision model {name!r}{closest(name, available)}; "
+            f"torchvision has {len(available)} classification models: {', '.join(available)}"
+        )
     enum = models.get_model_weights(name)
     weights = _weights(enum, weights_name, name) if weights_name else None
     if weights is not None:
@@ -50,17 +52,24 @@ def resolve(request: ModelRequest) -> ModelSource:
     meta = weights or (enum.DEFAULT if hasattr(enum, "DEFAULT") else None)
     preprocess, shape = _preprocess(meta, request.options.get("image_size"))
     described = f"torchvision {name}, " + (f"weights {weights}" if weights else "untrained (weights=None)")
-    return ModelSource(model=model, label=f"torchvision:{request.argument}", description=described,
-                       preprocess=preprocess, input_shape=shape,
-                       categories=tuple(weights.meta.get("categories", ())) if weights else ())  # fmt: skip
+    return ModelSource(
+        model=model,
+        label=f"torchvision:{request.argument}",
+        description=described,
+        preprocess=preprocess,
+        input_shape=shape,
+        categories=tuple(weights.meta.get("categories", ())) if weights else (),
+    )
 
 
 def _weights(enum: type, text: str, model: str):
     member = text.rpartition(".")[2]
     choices = list(enum.__members__)
     if member not in enum.__members__:
-        raise SourceError(f"unknown weights {text!r} for torchvision {model}{closest(member, choices)}; "
-                          f"choose one of {', '.join(choices)}")  # fmt: skip
+        raise SourceError(
+            f"unknown weights {text!r} for torchvision {model}{closest(member, choices)}; "
+            f"choose one of {', '.join(choices)}"
+        )
     return enum[member]
 
 
@@ -83,16 +92,18 @@ def _ensure_cached(weights) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             torch.hub.download_url_to_file(weights.url, str(path), expected, progress=True)
-        except Exception as error:  # noqa: BLE001 - no network, a proxy, a refused URL: all end the same way
+        except Exception as error:
             raise SourceError(
                 f"torchvision weights {weights} are not in torch's cache and cannot be downloaded here "
                 f"({one_line(error)}): download {weights.url} and put it at {path}"
             ) from None
     actual = _sha256(path)
     if not actual.startswith(expected):
-        raise SourceError(f"{path} is not the file of torchvision weights {weights} (sha256 {actual[:12]}..., "
-                          f"expected {expected}...): refusing to unpickle it; delete it and download "
-                          f"{weights.url} again")  # fmt: skip
+        raise SourceError(
+            f"{path} is not the file of torchvision weights {weights} (sha256 {actual[:12]}..., "
+            f"expected {expected}...): refusing to unpickle it; delete it and download "
+            f"{weights.url} again"
+        )
 
 
 def _sha256(path: Path) -> str:

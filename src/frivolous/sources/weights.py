@@ -76,11 +76,16 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     expected = model.state_dict()
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
-    shapes = [f"{key} {tuple(state[key].shape)} in the file, {tuple(value.shape)} in the model"
-              for key, value in expected.items() if key in state and state[key].shape != value.shape]  # fmt: skip
-    problems = [f"{what} ({len(items)}): {', '.join(items[:SHOWN])}{', ...' if len(items) > SHOWN else ''}"
-                for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                    ("shapes differ", shapes)) if items]  # fmt: skip
+    shapes = [
+        f"{key} {tuple(state[key].shape)} in the file, {tuple(value.shape)} in the model"
+        for key, value in expected.items()
+        if key in state and state[key].shape != value.shape
+    ]
+    problems = [
+        f"{what} ({len(items)}): {', '.join(items[:SHOWN])}{', ...' if len(items) > SHOWN else ''}"
+        for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shapes differ", shapes))
+        if items
+    ]
     if problems:
         raise SourceError(f"weights file {path} does not match the model: {'; '.join(problems)}")
     model.load_state_dict(state)

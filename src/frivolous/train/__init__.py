@@ -6,5 +6,15 @@ from frivolous.train.optim import learning_rate, make_optimizer
 from frivolous.train.penalty import L2Penalty
 from frivolous.train.stopping import EarlyStopping
 
-__all__ = ["Callback", "EarlyStopping", "Evaluation", "L2Penalty", "TrainState", "Trainer", "batches", "evaluate",
-           "learning_rate", "make_optimizer"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "Evaluation",
+    "L2Penalty",
+    "TrainState",
+    "Trainer",
+    "batches",
+    "evaluate",
+    "learning_rate",
+    "make_optimizer",
+]

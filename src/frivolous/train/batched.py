@@ -80,9 +80,9 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from frivolous.common.seeding import generator
 from frivolous.data.bundle import DataBundle, TensorSplit
 from frivolous.runs.spec import TrainSpec
-from frivolous.common.seeding import generator
 from frivolous.train.loop import EVAL_BATCH_SIZE, Callback, TrainState, batch_indices, keep_if_best
 from frivolous.train.optim import learning_rate, make_optimizer
 from frivolous.train.stacked_optim import StackedOptimizer, structure
@@ -114,8 +114,9 @@ class Stream:
 class Member:
     """One run in a batch; to its callbacks, the run's own trainer."""
 
-    def __init__(self, model: nn.Module, spec: TrainSpec, *, stream: int = 0,
-                 callbacks: Sequence[Callback] = ()) -> None:  # fmt: skip
+    def __init__(
+        self, model: nn.Module, spec: TrainSpec, *, stream: int = 0, callbacks: Sequence[Callback] = ()
+    ) -> None:
         self.model = model
         self.spec = spec
         self.stream = stream
@@ -193,9 +194,14 @@ class BatchedTrainer:
             return list(self.members)
         start = min(m.state.epoch for m in waiting)
         last = max(m.spec.epochs for m in waiting)
-        bar = tqdm(range(start + 1, last + 1), total=last, initial=start, unit="epoch",
-                   desc=f"training {len(waiting)} runs at once",
-                   disable=None if self.progress is None else not self.progress)  # fmt: skip
+        bar = tqdm(
+            range(start + 1, last + 1),
+            total=last,
+            initial=start,
+            unit="epoch",
+            desc=f"training {len(waiting)} runs at once",
+            disable=None if self.progress is None else not self.progress,
+        )
         for epoch in bar:
             joining = [m for m in waiting if m.state.epoch == epoch - 1]  # resumed from a checkpoint of this epoch
             if joining:
@@ -228,9 +234,16 @@ class BatchedTrainer:
         losses = torch.zeros(len(training), device=self.device, dtype=torch.float64)
         corrects = torch.zeros(len(training), device=self.device, dtype=torch.int64)
         seen = 0
-        orders = [batch_indices(len(self.streams[s].data.train), self.batch_size, whole=True, device=self.device,
-                                order=generator(self.streams[s].seed, "shuffle", epoch))
-                  for s in sorted({m.stream for m in training})]  # fmt: skip
+        orders = [
+            batch_indices(
+                len(self.streams[s].data.train),
+                self.batch_size,
+                whole=True,
+                device=self.device,
+                order=generator(self.streams[s].seed, "shuffle", epoch),
+            )
+            for s in sorted({m.stream for m in training})
+        ]
         for parts in zip(*orders):
             xs = [split.inputs[part] for split, part in zip(splits, parts)]
             ys = [split.labels[part] for split, part in zip(splits, parts)]
@@ -240,9 +253,16 @@ class BatchedTrainer:
             losses += loss.double() * len(parts[0])  # as the single trainer sums its batches' mean losses
             corrects += correct
             seen += len(parts[0])
-        records = [{"epoch": epoch, "lr": learning_rate(m.spec, epoch), "loss": loss / max(seen, 1),
-                    "train_accuracy": right / max(seen, 1), BATCH_RUNS: len(training)}
-                   for m, loss, right in zip(training, losses.tolist(), corrects.tolist())]  # fmt: skip
+        records = [
+            {
+                "epoch": epoch,
+                "lr": learning_rate(m.spec, epoch),
+                "loss": loss / max(seen, 1),
+                "train_accuracy": right / max(seen, 1),
+                BATCH_RUNS: len(training),
+            }
+            for m, loss, right in zip(training, losses.tolist(), corrects.tolist())
+        ]
         healthy = [i for i, record in enumerate(records) if math.isfinite(record["loss"])]
         if self.streams[0].data.val is not None and healthy:
             val_loss, val_accuracy = self._evaluate(lambda data: data.val)
@@ -337,21 +357,32 @@ def _check(members: Sequence[Member], streams: Sequence[Stream]) -> None:
     first = members[0]
     shapes = [(n, p.shape) for n, p in first.model.named_parameters()]
     for member in members:
-        if type(member.model) is not type(first.model) or \
-                [(n, p.shape) for n, p in member.model.named_parameters()] != shapes:  # fmt: skip
-            raise ValueError(f"members of a batch must have the same network shape; {type(member.model).__name__} "
-                             f"differs from {type(first.model).__name__}'s {shapes}")  # fmt: skip
+        if (
+            type(member.model) is not type(first.model)
+            or [(n, p.shape) for n, p in member.model.named_parameters()] != shapes
+        ):
+            raise ValueError(
+                f"members of a batch must have the same network shape; {type(member.model).__name__} "
+                f"differs from {type(first.model).__name__}'s {shapes}"
+            )
         if problem := batchable(member.model, member.spec):
             raise ValueError(f"this run cannot train in a batch: {problem}")
         if member.spec.effective_batch_size != first.spec.effective_batch_size:
-            raise ValueError(f"members of a batch must share the batch size, got {member.spec.effective_batch_size} "
-                             f"and {first.spec.effective_batch_size}")  # fmt: skip
+            raise ValueError(
+                f"members of a batch must share the batch size, got {member.spec.effective_batch_size} "
+                f"and {first.spec.effective_batch_size}"
+            )
         if not 0 <= member.stream < len(streams):
             raise ValueError(f"member of stream {member.stream}, but the batch has {len(streams)} streams")
-        if member.stopping is not None and member.spec.monitor == "val_accuracy" and \
-                streams[member.stream].data.val is None:  # fmt: skip
-            raise ValueError(f"early stopping on val_accuracy needs a validation split, and "
-                             f"{streams[member.stream].data.name!r} has none")  # fmt: skip
+        if (
+            member.stopping is not None
+            and member.spec.monitor == "val_accuracy"
+            and streams[member.stream].data.val is None
+        ):
+            raise ValueError(
+                f"early stopping on val_accuracy needs a validation split, and "
+                f"{streams[member.stream].data.name!r} has none"
+            )
     for stream in streams:
         data = stream.data
         splits = [data.train, data.test] + ([data.val] if data.val is not None else [])
@@ -370,8 +401,9 @@ class _Segment:
     def __init__(self, members: list[Member], stacks: list[torch.Tensor], start: int) -> None:
         self.members = members
         self.rows = slice(start, start + len(members))
-        self.optimizer = StackedOptimizer([stack.detach()[self.rows] for stack in stacks],
-                                          [member.optimizer for member in members])  # fmt: skip
+        self.optimizer = StackedOptimizer(
+            [stack.detach()[self.rows] for stack in stacks], [member.optimizer for member in members]
+        )
         self._take_over()
 
     def set_lr(self, epoch: int) -> None:
@@ -386,8 +418,9 @@ class _Segment:
         for j, member in enumerate(self.members):
             for (tensor, state), parameter in zip(stacked, member.model.parameters()):
                 if state:
-                    member.optimizer.state[parameter] = {key: value[j] if _per_member(value, tensor) else value.clone()
-                                                         for key, value in state.items()}  # fmt: skip
+                    member.optimizer.state[parameter] = {
+                        key: value[j] if _per_member(value, tensor) else value.clone() for key, value in state.items()
+                    }
 
     def _take_over(self) -> None:
         """Stack the members' optimiser states (restored from checkpoints, or
@@ -405,8 +438,10 @@ class _Segment:
                 elif all(torch.equal(state[key], value) for state in states):
                     stacked[key] = value.clone()
                 else:  # a step count: the members stepping as one must have taken as many steps
-                    raise ValueError(f"members of a batch differ in their optimiser's {key!r}: "
-                                     f"{[float(state[key]) for state in states]}")  # fmt: skip
+                    raise ValueError(
+                        f"members of a batch differ in their optimiser's {key!r}: "
+                        f"{[float(state[key]) for state in states]}"
+                    )
         for member in self.members:
             member.optimizer.state.clear()
 
@@ -569,8 +604,9 @@ class StackedCNN1d(_AutogradNetwork):
 
     def __init__(self, template: nn.Module, stacks: list[torch.Tensor], counts: list[int]) -> None:
         super().__init__(template, stacks, counts)
-        self.convolutions = [(m.kernel_size[0], m.stride[0], m.padding[0]) for m in template.modules()
-                             if isinstance(m, nn.Conv1d)]  # fmt: skip
+        self.convolutions = [
+            (m.kernel_size[0], m.stride[0], m.padding[0]) for m in template.modules() if isinstance(m, nn.Conv1d)
+        ]
 
     def logits(self, xs: list[torch.Tensor]) -> torch.Tensor:
         weights, biases = self.stacks[0::2], self.stacks[1::2]
@@ -587,8 +623,9 @@ class StackedCNN1d(_AutogradNetwork):
         for (kernel, stride, padding), weight, bias in zip(self.convolutions[1:], weights[1:], biases[1:]):
             windows = F.pad(h, (0, 0, padding, padding)).unfold(2, kernel, stride)  # (members, n, positions, c, k)
             members, n, positions = windows.shape[:3]
-            z = torch.baddbmm(bias.unsqueeze(1), windows.reshape(members, n * positions, -1),
-                              weight.flatten(2).transpose(1, 2))  # fmt: skip
+            z = torch.baddbmm(
+                bias.unsqueeze(1), windows.reshape(members, n * positions, -1), weight.flatten(2).transpose(1, 2)
+            )
             h = torch.relu(z).view(members, n, positions, -1)
         flat = h.transpose(2, 3).flatten(2)  # channel-major, as the network flattens (channels, positions)
         return torch.baddbmm(biases[-1].unsqueeze(1), flat, weights[-1].transpose(1, 2))

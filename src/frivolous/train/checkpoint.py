@@ -64,11 +64,11 @@ def load_training_state(model: nn.Module, optimizer: torch.optim.Optimizer, stat
     state = read_json(state_path)
     device = next(model.parameters()).device
     tensors = load_file(str(state_path.parent / state["tensors"]), device=str(device))
-    model.load_state_dict({name[len(MODEL):]: t for name, t in tensors.items() if name.startswith(MODEL)})
+    model.load_state_dict({name[len(MODEL) :]: t for name, t in tensors.items() if name.startswith(MODEL)})
     per_parameter: dict[int, dict[str, Any]] = {}
     for name, tensor in tensors.items():
         if name.startswith(OPTIMIZER):
-            index, key = name[len(OPTIMIZER):].split("/", 1)
+            index, key = name[len(OPTIMIZER) :].split("/", 1)
             per_parameter.setdefault(int(index), {})[key] = tensor
     for index, values in state["optimizer"]["scalars"].items():
         per_parameter.setdefault(int(index), {}).update(values)

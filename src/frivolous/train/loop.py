@@ -27,9 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from frivolous.common.seeding import generator, stream_seed
 from frivolous.data.bundle import Augment, DataBundle, Split, TensorSplit
 from frivolous.runs.spec import TrainSpec
-from frivolous.common.seeding import generator, stream_seed
 from frivolous.train.distributed import SINGLE, Shard
 from frivolous.train.optim import learning_rate, make_optimizer, set_learning_rate
 from frivolous.train.penalty import L2Penalty
@@ -86,7 +86,12 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 
 def batch_indices(
-    n: int, batch_size: int, *, order: torch.Generator | None = None, shard: Shard = SINGLE, whole: bool = False,
+    n: int,
+    batch_size: int,
+    *,
+    order: torch.Generator | None = None,
+    shard: Shard = SINGLE,
+    whole: bool = False,
     device: torch.device | str = "cpu",
 ) -> Iterator[torch.Tensor]:
     """The example indices of each batch for this process (on ``device``):
@@ -118,8 +123,9 @@ def batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, labels) batches on ``device`` (see :func:`batch_indices`)."""
     tensors = isinstance(split, TensorSplit)
-    parts = batch_indices(len(split), batch_size, order=order, shard=shard, whole=whole,
-                          device=split.labels.device if tensors else "cpu")  # fmt: skip
+    parts = batch_indices(
+        len(split), batch_size, order=order, shard=shard, whole=whole, device=split.labels.device if tensors else "cpu"
+    )
     if tensors:
         for part in parts:
             x, y = split.inputs[part], split.labels[part]
@@ -127,14 +133,23 @@ def batches(
                 x = augment(x, augment_generator)
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return
-    loader = DataLoader(split, batch_sampler=[part.tolist() for part in parts], num_workers=workers,
-                        pin_memory=device.type == "cuda")  # fmt: skip
+    loader = DataLoader(
+        split, batch_sampler=[part.tolist() for part in parts], num_workers=workers, pin_memory=device.type == "cuda"
+    )
     for x, y in loader:
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def evaluate(model: nn.Module, split: Split, device: torch.device, *, precision: str = "fp32",
-             channels_last: bool = False, workers: int = 0, shard: Shard = SINGLE) -> Evaluation:  # fmt: skip
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    device: torch.device,
+    *,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    workers: int = 0,
+    shard: Shard = SINGLE,
+) -> Evaluation:
     """Loss and top-1 accuracy in eval mode (the model's mode is restored);
     split across the processes of ``shard`` and summed."""
     training = model.training
@@ -202,14 +217,25 @@ class Trainer:
         sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss, correct, seen
         started = time.perf_counter()
         stream = batches(
-            self.data.train, spec.effective_batch_size, device,
+            self.data.train,
+            spec.effective_batch_size,
+            device,
             order=generator(self.seed, "shuffle", epoch),
-            augment=self.data.augment, augment_generator=generator(self.seed, "augment", epoch),
-            workers=spec.workers, shard=self.shard, whole=True,
-        )  # fmt: skip
+            augment=self.data.augment,
+            augment_generator=generator(self.seed, "augment", epoch),
+            workers=spec.workers,
+            shard=self.shard,
+            whole=True,
+        )
         total = math.ceil(len(self.data.train) / spec.effective_batch_size)
-        bar = tqdm(stream, total=total, desc=f"epoch {epoch}/{spec.epochs}", unit="batch", leave=False,
-                   disable=None if self.progress is None else not self.progress)  # fmt: skip
+        bar = tqdm(
+            stream,
+            total=total,
+            desc=f"epoch {epoch}/{spec.epochs}",
+            unit="batch",
+            leave=False,
+            disable=None if self.progress is None else not self.progress,
+        )
         for step, (x, y) in enumerate(bar):
             if spec.channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -229,13 +255,26 @@ class Trainer:
         if not math.isfinite(record["loss"]):
             return record | {"seconds": time.perf_counter() - started}  # diverged: nothing to validate
         if self.data.val is not None:
-            val = evaluate(self.model, self.data.val, device, precision=spec.precision,
-                           channels_last=spec.channels_last, workers=spec.workers, shard=self.shard)  # fmt: skip
+            val = evaluate(
+                self.model,
+                self.data.val,
+                device,
+                precision=spec.precision,
+                channels_last=spec.channels_last,
+                workers=spec.workers,
+                shard=self.shard,
+            )
             record |= {"val_loss": val.loss, "val_accuracy": val.accuracy}
         if self.stopping is not None and self.stopping.needs_train_evaluation:
-            record[TRAIN_EVAL_ACCURACY] = evaluate(self.model, self.data.train, device, precision=spec.precision,
-                                                   channels_last=spec.channels_last, workers=spec.workers,
-                                                   shard=self.shard).accuracy  # fmt: skip
+            record[TRAIN_EVAL_ACCURACY] = evaluate(
+                self.model,
+                self.data.train,
+                device,
+                precision=spec.precision,
+                channels_last=spec.channels_last,
+                workers=spec.workers,
+                shard=self.shard,
+            ).accuracy
         record["seconds"] = time.perf_counter() - started
         return record
 
@@ -244,8 +283,14 @@ class Trainer:
             callback.on_start(self)
         spec = self.spec
         epochs = range(self.state.epoch + 1, spec.epochs + 1)
-        bar = tqdm(epochs, total=spec.epochs, initial=self.state.epoch, desc="training", unit="epoch",
-                   disable=None if self.progress is None else not self.progress)  # fmt: skip
+        bar = tqdm(
+            epochs,
+            total=spec.epochs,
+            initial=self.state.epoch,
+            desc="training",
+            unit="epoch",
+            disable=None if self.progress is None else not self.progress,
+        )
         for epoch in bar:
             if self.state.stopped_early:
                 break
@@ -259,8 +304,9 @@ class Trainer:
                 keep_if_best(self, record)
             for callback in self.callbacks:
                 callback.on_epoch_end(self)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "train_accuracy",
-                                                                               "val_accuracy")})  # fmt: skip
+            bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "train_accuracy", "val_accuracy")}
+            )
         if self.stopping is not None and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
@@ -280,4 +326,3 @@ def keep_if_best(trainer: Any, record: dict[str, Any]) -> None:
             callback.on_improvement(trainer)
     if decision.stop:
         trainer.state.stopped_early = True
-

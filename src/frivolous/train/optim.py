@@ -25,8 +25,7 @@ def make_optimizer(model: nn.Module | Iterable[torch.Tensor], spec: TrainSpec) -
         return torch.optim.SGD(parameters, lr=lr, momentum=spec.momentum, nesterov=nesterov, weight_decay=decay)
     if spec.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=lr, weight_decay=decay, **extra)
-    return torch.optim.RMSprop(parameters, lr=lr, alpha=spec.alpha, momentum=spec.momentum, weight_decay=decay,
-                               **extra)  # fmt: skip
+    return torch.optim.RMSprop(parameters, lr=lr, alpha=spec.alpha, momentum=spec.momentum, weight_decay=decay, **extra)
 
 
 def learning_rate(spec: TrainSpec, epoch: int) -> float:

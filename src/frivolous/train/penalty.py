@@ -47,8 +47,10 @@ def penalised_weights(model: nn.Module, layers: tuple[str, ...]) -> list[nn.Para
     modules = {name: module for name, module in model.named_modules() if name}
     unknown = [name for name in layers if name not in modules]
     if unknown:
-        raise ValueError(f"l2_layers names {unknown}, which {type(model).__name__} lacks; its modules: "
-                         f"{[name for name in modules if '.' not in name]}")  # fmt: skip
+        raise ValueError(
+            f"l2_layers names {unknown}, which {type(model).__name__} lacks; its modules: "
+            f"{[name for name in modules if '.' not in name]}"
+        )
     scopes = [modules[name] for name in layers] if layers else [model]
     weights: dict[int, nn.Parameter] = {}
     for scope in scopes:

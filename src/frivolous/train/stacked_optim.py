@@ -26,11 +26,21 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-STATE_KEYS = {"SGD": ("momentum_buffer",), "Adam": ("step", "exp_avg", "exp_avg_sq"),
-              "RMSprop": ("step", "square_avg", "momentum_buffer")}  # fmt: skip
+STATE_KEYS = {
+    "SGD": ("momentum_buffer",),
+    "Adam": ("step", "exp_avg", "exp_avg_sq"),
+    "RMSprop": ("step", "square_avg", "momentum_buffer"),
+}
 """The state entries each optimiser keeps per parameter (PyTorch's names, as its checkpoints hold them)."""
-UNSUPPORTED = {"maximize": False, "amsgrad": False, "centered": False, "capturable": False, "differentiable": False,
-               "decoupled_weight_decay": False, "dampening": 0}  # fmt: skip
+UNSUPPORTED = {
+    "maximize": False,
+    "amsgrad": False,
+    "centered": False,
+    "capturable": False,
+    "differentiable": False,
+    "decoupled_weight_decay": False,
+    "dampening": 0,
+}
 """Settings make_optimizer never changes from these; a stacked step supports only these values."""
 
 
@@ -105,8 +115,11 @@ class StackedOptimizer:
 
     def _adam(self, param: Tensor, grad: Tensor, state: dict[str, Tensor]) -> None:
         if not state:
-            state |= {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param),
-                      "exp_avg_sq": torch.zeros_like(param)}  # fmt: skip
+            state |= {
+                "step": torch.tensor(0.0),
+                "exp_avg": torch.zeros_like(param),
+                "exp_avg_sq": torch.zeros_like(param),
+            }
         state["step"] += 1
         decay = self._setting("weight_decay", param)
         if _nonzero(decay):
@@ -114,8 +127,12 @@ class StackedOptimizer:
         beta1 = [group["betas"][0] for group in self.groups]
         beta2 = [group["betas"][1] for group in self.groups]
         state["exp_avg"].lerp_(grad, self._per_run([1 - b for b in beta1], param))
-        _addcmul_(state["exp_avg_sq"].mul_(self._per_run(beta2, param)), grad, grad,
-                  self._per_run([1 - b for b in beta2], param))  # fmt: skip
+        _addcmul_(
+            state["exp_avg_sq"].mul_(self._per_run(beta2, param)),
+            grad,
+            grad,
+            self._per_run([1 - b for b in beta2], param),
+        )
         step = state["step"].item()
         step_size = [group["lr"] / (1 - b**step) for group, b in zip(self.groups, beta1)]
         correction = self._per_run([(1 - b**step) ** 0.5 for b in beta2], param)

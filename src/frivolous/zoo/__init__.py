@@ -87,8 +87,9 @@ def create(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(width_factor, **family_options)
-    return initialise(model, init, std=init_std, output_std=output_init_std,
-                      generator=torch.Generator().manual_seed(seed))
+    return initialise(
+        model, init, std=init_std, output_std=output_init_std, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def parameter_count(family: str, width_factor: float = 1.0, **options: Any) -> int:

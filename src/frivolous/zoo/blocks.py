@@ -38,9 +38,7 @@ class BasicBlock(nn.Module):
         return self.relu2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def stage(
-    in_channels: int, out_channels: int, blocks: int, stride: int, shortcut: type[nn.Module]
-) -> nn.Sequential:
+def stage(in_channels: int, out_channels: int, blocks: int, stride: int, shortcut: type[nn.Module]) -> nn.Sequential:
     """``blocks`` basic blocks; the first changes the shape (if it does) and
     gets ``shortcut(in_channels, out_channels, stride)``, the rest an identity."""
     first = BasicBlock(in_channels, out_channels, stride, _shortcut(in_channels, out_channels, stride, shortcut))

@@ -84,8 +84,14 @@ def check_init(init: str, std: float | None) -> None:
         raise ValueError(f"init_std is used only by the inits {list(NEEDS_STD)}, not by {init!r}")
 
 
-def initialise(model: nn.Module, init: str, *, std: float | None = None, output_std: float | None = None,
-               generator: torch.Generator) -> nn.Module:  # fmt: skip
+def initialise(
+    model: nn.Module,
+    init: str,
+    *,
+    std: float | None = None,
+    output_std: float | None = None,
+    generator: torch.Generator,
+) -> nn.Module:
     """Initialise ``model`` in place with ``init`` (see the module's table), drawing from ``generator``.
 
     ``output_std`` gives the output layer (the module the model names in its
@@ -123,7 +129,9 @@ def _output_module(model: nn.Module, init: str, output_std: float | None) -> nn.
         return None
     name = getattr(model, "frivolous_output", None)
     if name is None:
-        raise ValueError(f"{type(model).__name__} names no output layer (frivolous_output), so it takes no output_init_std")
+        raise ValueError(
+            f"{type(model).__name__} names no output layer (frivolous_output), so it takes no output_init_std"
+        )
     return model.get_submodule(name)
 
 
