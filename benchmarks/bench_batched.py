@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -53,7 +54,7 @@ def multiply_adds(specs: list[RunSpec]) -> float:
     total = 0.0
     for spec in specs:
         data, widths = spec.data.options, _mlp_widths(spec)
-        per_example = sum(a * b for a, b in zip(widths, widths[1:]))
+        per_example = sum(a * b for a, b in pairwise(widths))
         total += spec.train.epochs * (2 * data.get("n_train", 1000) + data.get("n_val", 1000)) * per_example
     return total
 

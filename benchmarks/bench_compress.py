@@ -37,8 +37,11 @@ and says which columns it skipped.
 (random weights, seeded; 64 px; 256 calibration and 64 held-out images of
 seeded noise; ``ratio=2``): seconds (wall and CPU), and the multiply-adds it executed
 (``FlopCounterMode``) in units of one forward pass over the calibration
-images, a count that does not move with the machine's load. Run it with
-``PYTHONPATH`` pointing at another checkout's ``src`` to time that one.
+images, a count that does not move with the machine's load.
+
+``--norms`` instead compares, on the residual network, ``fv.compress``'s own
+BatchNorm correction with every norm's statistics recomputed on the
+calibration examples afterwards, for the fold and for ``magnitude``.
 """
 
 from __future__ import annotations
@@ -222,14 +225,43 @@ def resnet50_speed() -> None:
     )
 
 
+def norm_treatments(scale: float) -> None:
+    """Agreement of the fold and of magnitude pruning on the residual network, with
+    ``fv.compress``'s correction alone and with every norm recomputed after it."""
+    name, model, bundle = networks(scale)[2]
+    train, test = bundle.train, bundle.test
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CALIBRATION]
+    calibration, reference = (train.inputs[chosen], train.labels[chosen]), predictions(model, test.inputs)
+    print(f"{name}: agreement with fv.compress's correction alone / with every norm recomputed after it")
+    for ratio in RATIOS:
+        for method in ("fold", "magnitude"):
+            small = fv.compress(
+                model,
+                calibration,
+                held_out=(test.inputs, test.labels),
+                ratio=ratio,
+                method=method,
+                device="cpu",
+                progress=False,
+            ).model
+            alone = float((predictions(small, test.inputs) == reference).double().mean())
+            recalibrate_norms(small, calibration[0])
+            recomputed = float((predictions(small.eval(), test.inputs) == reference).double().mean())
+            print(f"  {ratio}x {method:<9} {alone:.3f} / {recomputed:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every training's epochs")
     parser.add_argument("--resnet50", action="store_true", help="time compress on ResNet-50 instead")
+    parser.add_argument("--norms", action="store_true", help="compare BatchNorm treatments on the residual network")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.resnet50:
         resnet50_speed()
+        return
+    if args.norms:
+        norm_treatments(args.epochs_scale)
         return
     pruning = f"torch-pruning {version('torch-pruning')}" if tp is not None else "torch-pruning not installed"
     print(

@@ -59,7 +59,7 @@ class Conv1D(nn.Module):
         self.weight, self.bias = nn.Parameter(torch.randn(inputs, outputs)), nn.Parameter(torch.zeros(outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.size()[:-1] + (self.weight.shape[1],)
+        size = x.size()[:-1] + (self.weight.shape[1],)  # noqa: RUF005 - a traced size cannot be unpacked
         return torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight).view(size)
 
 

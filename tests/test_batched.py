@@ -248,10 +248,10 @@ def test_a_sweep_gives_the_same_tables_with_and_without_batches(tmp_path: Path) 
     assert (alone["training"] == "single").all() and (alone["batch_runs"] == 1).all()
     assert (alone["batched_epochs"] == 0).all() and all(len(m) == 0 for m in alone["batch_members"])
     assert (together_["training"] == "batched").all() and (together_["batched_epochs"] == together_["epochs"]).all()
-    for width, runs in together_.groupby("width_factor"):  # one batch per network shape: both seeds, both lrs
+    for _, runs in together_.groupby("width_factor"):  # one batch per network shape: both seeds, both lrs
         assert len(runs) == 4 and (runs["batch_runs"] == 4).all()
         assert all(list(members) == sorted(runs.index) for members in runs["batch_members"])
-    for run_id, run in together_.iterrows():
+    for run_id in together_.index:
         assert read_json(tmp_path / "auto" / "runs" / run_id / "record.json")["training"] == "batched"
 
 

@@ -471,7 +471,7 @@ def test_a_factory_model_with_weights_compresses_from_the_command_line_and_loads
     factory = named_factory(tmp_path)
     net = repeated_mlp()
     save_file(net.state_dict(), str(tmp_path / "weights.safetensors"))
-    data, x, labels = labelled_file(tmp_path)
+    data, x, _ = labelled_file(tmp_path)
     out = tmp_path / "small"
     done = CliRunner().invoke(
         app,

@@ -114,8 +114,8 @@ def test_code_kept_in_another_repository_is_never_fetched(tmp_path) -> None:
         (
             "timm:resnet18",
             {"num_classes": 10, "checkpoint_path": "/tmp/evil.pth"},
-            "builds timm:resnet18 with checkpoint_path, which a saved compression may not set (it could fetch files or run "
-            "code); timm models take num_classes, in_chans, img_size, drop_rate, drop_path_rate from it",
+            "builds timm:resnet18 with checkpoint_path, which a saved compression may not set (it could fetch files or "
+            "run code); timm models take num_classes, in_chans, img_size, drop_rate, drop_path_rate from it",
         ),
         ("torchvision:resnet18", {"weights_backbone": "DEFAULT"}, "torchvision models take num_classes, image_size"),
         (

@@ -13,6 +13,7 @@ import random
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -133,7 +134,7 @@ class Python2Pickler(pickle._Pickler):
     """Writes str and bytes as the byte strings of Python 2's cPickle, and numpy's
     array reconstructor under its numpy 1.x name: the originals' encoding."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
     def save_byte_string(self, obj: str | bytes) -> None:
         raw = obj.encode("latin1") if isinstance(obj, str) else obj

@@ -554,7 +554,7 @@ def test_paper_figure_leaves_out_lines_the_sweep_did_not_run(
     absent = PaperFigure("B6", "not run", {"a": "nothing", "b": "nothing either"})
     with pytest.raises(NothingToPlot, match="B6"):
         plots.paper_figure(tables["runs"], absent, "B6")
-    assert [p.name for p in plots.plot_all({"runs": tables["runs"]}, "f", paper_figures=(absent, partly))][0] == "B5"
+    assert next(iter(plots.plot_all({"runs": tables["runs"]}, "f", paper_figures=(absent, partly)))).name == "B5"
 
 
 def test_plot_all_writes_the_paper_figures_first(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:

@@ -536,7 +536,7 @@ def report(folder: Path = SWEEP_DIR) -> None:
     """Write FOLDER/report.md and FOLDER/report.html: figures, verdicts, failed and collapsed runs."""
     from frivolous.reproduce import report as write
 
-    markdown, page = write(folder)
+    _, page = write(folder)
     typer.echo(f"report: {page}")
 
 

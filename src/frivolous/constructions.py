@@ -91,6 +91,7 @@ def small_network(
 
 def _parts(small: OneHidden) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     linear = small.hidden.linear
+    assert isinstance(linear, nn.Linear)  # S's hidden layer is a _relu_layer
     return (
         linear.weight.detach().clone(),
         linear.bias.detach().clone(),

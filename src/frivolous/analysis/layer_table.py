@@ -67,7 +67,7 @@ def terminal_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title)
     table.add_column("layer", no_wrap=True)
     extra = width_metrics(frame)
-    for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *map(HEADINGS.get, extra)):
+    for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *(HEADINGS[m] for m in extra)):
         table.add_column(column, justify="right", no_wrap=True)
     for row in frame.itertuples(index=False):
         table.add_row(

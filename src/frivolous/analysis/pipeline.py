@@ -125,7 +125,8 @@ def measure_source(
 def write_analysis(
     measured: Measured, model: ModelSource, data: DataSource, out: str | Path, seconds: float
 ) -> AnalysisLayout:
-    """The tables, figures, summary and report of ``measured`` (file names in :mod:`frivolous.analysis.output_files`)."""
+    """The tables, figures, summary and report of ``measured``
+    (file names in :mod:`frivolous.analysis.output_files`)."""
     result, table = measured.result, measured.table
     layout = AnalysisLayout(Path(out))
     layout.root.mkdir(parents=True, exist_ok=True)

@@ -233,7 +233,7 @@ def compress(
         held_agreement = _agreement(work, held, held_reference, batch, target)
         before = (parameter_count(model), multiply_adds(model, calibration[:1].to(target)))
         after = (parameter_count(work), multiply_adds(work, calibration[:1].to(target)))
-        accuracy = (None, None)
+        accuracy: tuple[float | None, float | None] = (None, None)
         if labels is not None:
             accuracy = (_accuracy(model, held, labels, batch, target), _accuracy(work, held, labels, batch, target))
     work.to(next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device)
@@ -279,6 +279,8 @@ class _NormStatistics:
         self.squares = self.squares + channels.square().sum(1)
 
     def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # add() ran at least once: every norm of the statistics is reached by the calibration data
+        assert isinstance(self.total, torch.Tensor) and isinstance(self.squares, torch.Tensor)
         mean = self.total / max(self.count, 1)
         return mean, (self.squares / max(self.count, 1) - mean.square()).clamp_min(0.0)
 
@@ -336,7 +338,9 @@ class _Session:
         if self.method == "magnitude":
             norms_of_rows = torch.zeros(group.units, dtype=torch.float64)
             for name, channels in group.producers.items():
-                rows = self.work.get_submodule(name).weight.detach().abs().flatten(1).sum(1).double().cpu()
+                weight = self.work.get_submodule(name).weight
+                assert isinstance(weight, torch.Tensor)  # producers are Linear or Conv layers
+                rows = weight.detach().abs().flatten(1).sum(1).double().cpu()
                 norms_of_rows.index_add_(0, torch.tensor(channels), rows)
             return torch.argsort(norms_of_rows, stable=True).tolist()
         for name, moments in self.moments.items():
@@ -374,6 +378,7 @@ class _Session:
             seen.add(node)
             module = self.graph.modules.get(node.target) if node.op == "call_module" else None
             if isinstance(module, NORMS) and module.track_running_stats:
+                assert isinstance(node.target, str)  # a call_module target is the module's qualified name
                 found[node.target] = None
                 continue
             stack.extend(node.users)
@@ -480,6 +485,8 @@ class _Session:
         self._run_with({}, after)
         for name, statistics in before.items():
             norm = self.work.get_submodule(name)
+            # _first_norms keeps the BatchNorms that track running statistics
+            assert isinstance(norm, NORMS) and norm.running_mean is not None and norm.running_var is not None
             old_mean, old_var = statistics.moments()
             if name in sliced:
                 rows = sliced[name].to(old_mean.device)
@@ -551,7 +558,8 @@ def _estimated_parameters(work: nn.Module, graph: UnitGraph, compressible: list[
     for name in set(outputs) | set(inputs):
         module = work.get_submodule(name)
         size = sum(p.numel() for p in module.parameters(recurse=False))
-        bias = module.bias.numel() if getattr(module, "bias", None) is not None and not isinstance(module, NORMS) else 0
+        bias_tensor = getattr(module, "bias", None)
+        bias = bias_tensor.numel() if bias_tensor is not None and not isinstance(module, NORMS) else 0
         if isinstance(module, NORMS):
             total -= size * (1 - outputs.get(name, 1.0))
         else:

@@ -167,7 +167,9 @@ class _ViewState:
                 g = h + float(h[j]) * b
                 q = p / pjj.sqrt()
                 self._p.append(q)
-                self._h.append(h), self._b.append(b), self._g.append(g)
+                self._h.append(h)
+                self._b.append(b)
+                self._g.append(g)
                 self.precision_diagonal.sub_(q.square())
                 self.gram_diagonal.add_(h * b + b * g)
             self.gram_diagonal[j] = 0.0

@@ -1,4 +1,5 @@
-"""What a network costs per example, measured on the module itself: multiply-adds (parameters: :mod:`frivolous.common.parameters`)."""
+"""What a network costs per example, measured on the module itself: multiply-adds
+(its parameters: :mod:`frivolous.common.parameters`)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ def read_rows(module: nn.Module, inputs: torch.Tensor, positions: int = 1) -> tu
         if positions > 1 or inputs.ndim == 2:
             inputs = inputs.reshape(inputs.shape[0], -1, positions)
         return as_rows(inputs), None
+    assert isinstance(module, nn.modules.conv._ConvNd)  # consumers are Linear or Conv layers
     padded = padded_input(module, inputs)
     counts = read_counts(module, tuple(inputs.shape[2:]), padded.device)
     used = counts.flatten() > 0

@@ -9,16 +9,23 @@ model rebuilt by :func:`resize_like`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from frivolous.compression.unit_graph import NORMS, PRODUCERS
 
+Layer = nn.Linear | nn.Conv1d | nn.Conv2d
+"""A module of :data:`PRODUCERS`: the layers that produce and consume units."""
+Norm = nn.BatchNorm1d | nn.BatchNorm2d
+"""A module of :data:`NORMS`."""
+
 
 def weight_columns(module: nn.Module, positions: int = 1) -> torch.Tensor:
     """The consumer's weights as ``(outputs, channels, elements)``: kernel
     elements of a conv, flattened positions of a Linear after a flatten."""
+    assert isinstance(module, PRODUCERS)  # consumers are Linear or Conv layers (see unit_graph)
     weight = module.weight.detach()
     if isinstance(module, nn.Linear):
         return weight.reshape(weight.shape[0], -1, positions)
@@ -32,6 +39,7 @@ def folded_consumer(
     input channels), with the removed channels' weights folded into the kept
     ones (``W_K + W_R Bᵀ``) and their mean into the bias (``W_R c``, summed over
     kernel elements or positions)."""
+    assert isinstance(module, PRODUCERS)  # consumers are Linear or Conv layers (see unit_graph)
     columns = weight_columns(module, positions).double()
     kept, removed = columns[:, keep], columns[:, ~keep]
     kept = kept + torch.einsum("ore,kr->oke", removed, coefficients.to(columns))
@@ -56,7 +64,7 @@ def sliced_outputs(module: nn.Module, rows: torch.Tensor) -> nn.Module:
 
 
 def _rebuilt(
-    module: nn.Module,
+    module: Layer,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     *,
@@ -70,19 +78,23 @@ def _rebuilt(
     with torch.no_grad():
         new.weight.copy_(weight.to(dtype))
         if bias is not None:
+            assert new.bias is not None  # built with a bias just above
             new.bias.copy_(bias.to(dtype))
     new.train(module.training)
     return new
 
 
 def _empty_like(
-    module: nn.Module, inputs: int | None, outputs: int | None, bias: bool, dtype: torch.dtype, device: torch.device
-) -> nn.Module:
+    module: Layer, inputs: int | None, outputs: int | None, bias: bool, dtype: torch.dtype, device: torch.device
+) -> Layer:
     if isinstance(module, nn.Linear):
         return nn.Linear(
             _or(inputs, module.in_features), _or(outputs, module.out_features), bias=bias, device=device, dtype=dtype
         )
-    return type(module)(
+    # The stubs type the stored kernel_size, stride, ... as tuple[int, ...], the
+    # constructors as tuples of one length; the stored ones have that length.
+    conv: Callable[..., Layer] = type(module)
+    return conv(
         _or(inputs, module.in_channels),
         _or(outputs, module.out_channels),
         module.kernel_size,
@@ -101,7 +113,7 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-def _norm(module: nn.Module, rows: torch.Tensor) -> nn.Module:
+def _norm(module: Norm, rows: torch.Tensor) -> nn.Module:
     """A BatchNorm of the same class, settings, dtype and device, keeping the channels ``rows``."""
     floating = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
     like = floating[0] if floating else torch.empty(0)
@@ -120,6 +132,7 @@ def _norm(module: nn.Module, rows: torch.Tensor) -> nn.Module:
             if value is not None:
                 getattr(new, name).copy_(value.detach()[rows])
         if module.num_batches_tracked is not None:
+            assert new.num_batches_tracked is not None  # same track_running_stats as module
             new.num_batches_tracked.copy_(module.num_batches_tracked)
     new.train(module.training)
     return new

@@ -193,6 +193,7 @@ class UnitGraph:
         return result
 
     def _module(self, node: fx.Node, carried: list[_Space], spaces: dict) -> Any:
+        assert isinstance(node.target, str)  # a call_module target is the module's qualified name
         module = self.modules[node.target]
         source = spaces.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         if isinstance(module, PRODUCERS) and getattr(module, "groups", 1) == 1:
@@ -226,6 +227,7 @@ class UnitGraph:
         return _UNSUPPORTED
 
     def _consume(self, node: fx.Node, module: nn.Module, source: _Space) -> bool:
+        assert isinstance(node.target, str)  # a call_module target is the module's qualified name
         if isinstance(module, nn.Linear):
             shape = _shape(node.args[0])
             if shape is None or len(shape) != 2:
@@ -298,6 +300,7 @@ class UnitGraph:
         if len(operands) != 2 or any(s is None for s in known):
             return _UNSUPPORTED
         a, b = known
+        assert a is not None and b is not None  # checked just above
         if len(a.ids) != len(b.ids) or a.positions != b.positions:
             return _UNSUPPORTED
         for i, j in zip(a.ids, b.ids):
@@ -307,11 +310,14 @@ class UnitGraph:
 
     def _cat(self, node: fx.Node, spaces: dict) -> Any:
         tensors = node.args[0]
+        # A node is visited only if an input carries units, which a tuple-valued node
+        # does not: cat's first argument here is a list or tuple of nodes.
+        assert isinstance(tensors, (list, tuple))
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         known = [spaces.get(t) if isinstance(t, fx.Node) else None for t in tensors]
         if dim not in (1, -(len(_shape(node) or ())) + 1) or any(s is None or s.positions for s in known):
             return _UNSUPPORTED
-        ids = tuple(i for s in known for i in s.ids)
+        ids = tuple(i for s in known if s is not None for i in s.ids)  # none is None, by the check above
         for i in ids[1:]:
             self._together.union(ids[0], i)
         return _Space(ids)
@@ -379,12 +385,14 @@ def _keeps_channels(index: Any) -> bool:
     return isinstance(index, tuple) and len(index) >= 2 and index[0] == whole and index[1] == whole
 
 
-def _flatten_dim(node: fx.Node) -> int:
+def _flatten_dim(node: fx.Node) -> fx.node.Argument:
+    """The ``start_dim`` argument of a flatten (an int unless computed in the graph)."""
     return node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
 
 
 def _describe(node: fx.Node, modules: dict[str, nn.Module]) -> str:
     if node.op == "call_module":
+        assert isinstance(node.target, str)  # a call_module target is the module's qualified name
         return type(modules[node.target]).__name__
     target = node.target
     return f"{getattr(target, '__name__', target)}()" if node.op == "call_function" else f".{target}()"

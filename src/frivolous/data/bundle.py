@@ -58,7 +58,8 @@ class DataBundle:
     def on(self, device: torch.device) -> DataBundle:
         """The bundle with its tensor splits moved to ``device`` once (a Dataset stays where it is)."""
 
-        def move(split: Split | None) -> Split | None:
+        def move(split: Split) -> Split:
             return split.to(device) if isinstance(split, TensorSplit) else split
 
-        return replace(self, train=move(self.train), test=move(self.test), val=move(self.val))
+        val = None if self.val is None else move(self.val)
+        return replace(self, train=move(self.train), test=move(self.test), val=val)

@@ -34,7 +34,7 @@ from frivolous.data.paths import data_root
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
 except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]  # same function, numpy 1.x path
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
@@ -112,10 +112,10 @@ def crop_and_flip(inputs: torch.Tensor, generator: torch.Generator) -> torch.Ten
     colour. One batched gather on the inputs' device; the offsets and flips are
     drawn on the generator's device (a CPU generator may serve a CUDA batch)."""
     batch, _, height, width = inputs.shape
-    draw = {"generator": generator, "device": generator.device}
-    rows = torch.randint(2 * PAD + 1, (batch, 1), **draw).to(inputs.device)
-    cols = torch.randint(2 * PAD + 1, (batch, 1), **draw).to(inputs.device)
-    flip = torch.randint(2, (batch, 1), **draw).to(inputs.device).bool()
+    device = generator.device
+    rows = torch.randint(2 * PAD + 1, (batch, 1), generator=generator, device=device).to(inputs.device)
+    cols = torch.randint(2 * PAD + 1, (batch, 1), generator=generator, device=device).to(inputs.device)
+    flip = torch.randint(2, (batch, 1), generator=generator, device=device).to(inputs.device).bool()
     across = torch.arange(width, device=inputs.device)
     cols = cols + torch.where(flip, width - 1 - across, across)
     rows = rows + torch.arange(height, device=inputs.device)

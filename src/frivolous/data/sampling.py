@@ -27,7 +27,8 @@ def split_labels(split: Split) -> torch.Tensor:
     targets = getattr(split, "targets", None)
     if targets is not None:
         return torch.as_tensor(targets, dtype=torch.long).cpu()
-    return torch.tensor([int(split[i][1]) for i in range(len(split))], dtype=torch.long)
+    count = len(split)  # type: ignore[arg-type]  # map-style Datasets have __len__; torch's stub leaves it out
+    return torch.tensor([int(split[i][1]) for i in range(count)], dtype=torch.long)
 
 
 def stratified_sample(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

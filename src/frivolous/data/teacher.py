@@ -94,7 +94,9 @@ def _balanced_count_range(n: int) -> tuple[int, int] | None:
 
 def _balanced_teacher(seed: int, train_inputs: torch.Tensor) -> Teacher:
     rng = seeding.generator(seed, "teacher", "weights")
-    low, high = _balanced_count_range(len(train_inputs))
+    balanced = _balanced_count_range(len(train_inputs))
+    assert balanced is not None  # load() refused an n_train that cannot be balanced
+    low, high = balanced
     for _ in range(MAX_DRAWS):
         teacher = Teacher(train_inputs.shape[1], rng)
         counts = torch.bincount(teacher(train_inputs), minlength=NUM_CLASSES)

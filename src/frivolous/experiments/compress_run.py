@@ -7,7 +7,7 @@ records when ``measure.effective_width`` is set)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +58,19 @@ def compress_run(
     bundle = bundle or load_data(spec, data_root)
     model = stage_model(spec, layout, bundle, stage)
     splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
-    for value in (calibration, held_out):
-        if splits[value] is None:
-            raise SpecError(f"data {spec.data.name!r} has no {value!r} split")
+    calibration_split, held_out_split = splits[calibration], splits[held_out]
+    if calibration_split is None or held_out_split is None:
+        missing = calibration if calibration_split is None else held_out
+        raise SpecError(f"data {spec.data.name!r} has no {missing!r} split")
     seed = stream_seed(spec.seed, "compress")
-    fitted = _examples(splits[calibration], examples, seed)
+    fitted = _examples(calibration_split, examples, seed)
     result = compress(
         model,
         fitted,
         agreement=agreement,
         units=units,
         ratio=ratio,
-        held_out=_examples(splits[held_out], held_out_examples, seed),
+        held_out=_examples(held_out_split, held_out_examples, seed),
         device=device,
         seed=seed,
         progress=progress,
@@ -125,6 +126,7 @@ def effective_width(
 
 def _examples(split: Split, limit: int | None, seed: int) -> Any:
     """(inputs, labels) of ``limit`` examples of ``split`` (all if None), or a DataLoader over them."""
+    assert isinstance(split, Sized)  # a TensorSplit, or a map-style Dataset with a length
     if limit is not None and limit < len(split):
         chosen = stratified_sample(split_labels(split), limit, generator(seed, "compress", "examples"))
         if isinstance(split, TensorSplit):

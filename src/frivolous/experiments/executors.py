@@ -69,9 +69,17 @@ class Executor(ABC):
     """Tasks it runs at a time."""
 
     @abstractmethod
-    def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
-        """Yield one outcome per task. On KeyboardInterrupt, stop the tasks
-        still running (a rerun resumes them) and re-raise."""
+    def map(self, tasks: Sequence[Task | GroupTask]) -> Iterator[dict[str, Any]]:
+        """Yield one outcome per task (a :class:`GroupTask` only where :attr:`batches`).
+        On KeyboardInterrupt, stop the tasks still running (a rerun resumes them) and re-raise."""
+
+
+def single_runs(tasks: Sequence[Task | GroupTask], executor: Executor) -> list[Task]:
+    """The tasks of an executor that takes no :class:`GroupTask` (its ``batches`` is False)."""
+    runs = [task for task in tasks if isinstance(task, Task)]
+    if len(runs) < len(tasks):
+        raise TypeError(f"the {executor.name} executor takes no batches of runs")
+    return runs
 
 
 class InProcess(Executor):
@@ -80,7 +88,7 @@ class InProcess(Executor):
     name = "in-process"
     batches = True
 
-    def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
+    def map(self, tasks: Sequence[Task | GroupTask]) -> Iterator[dict[str, Any]]:
         for task in tasks:
             yield task.execute()
 
@@ -97,7 +105,7 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _execute(task: Task) -> dict[str, Any]:
+def _execute(task: Task | GroupTask) -> dict[str, Any]:
     return task.execute()
 
 
@@ -120,11 +128,11 @@ class Processes(Executor):
             max_workers=self.jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(self.threads,)
         )
 
-    def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
+    def map(self, tasks: Sequence[Task | GroupTask]) -> Iterator[dict[str, Any]]:
         waiting = list(tasks)
         while waiting:
             pool = self._pool()
-            running: dict[Future, Task] = {}
+            running: dict[Future, Task | GroupTask] = {}
             try:
                 while waiting or running:
                     while waiting and len(running) < self.jobs:

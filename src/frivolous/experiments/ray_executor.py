@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from frivolous.experiments.executors import Executor, Task, import_extra, record_death
+from frivolous.experiments.executors import Executor, GroupTask, Task, import_extra, record_death, single_runs
 from frivolous.runs.spec import parse_yaml
 
 RETRIES = 2
@@ -98,14 +98,15 @@ class RayExecutor(Executor):
             "num_gpus": self.gpus if self.gpus is not None else (gpus if has_gpus else 0),
         }
 
-    def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
+    def map(self, tasks: Sequence[Task | GroupTask]) -> Iterator[dict[str, Any]]:
         if not tasks:
             return
+        runs = single_runs(tasks, self)
         ray = self._start()
         pending: dict[Any, Task] = {}
         try:
             remote = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_execute_on_worker)
-            pending = {remote.options(**self._resources(ray, task)).remote(task): task for task in tasks}
+            pending = {remote.options(**self._resources(ray, task)).remote(task): task for task in runs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 task = pending.pop(done[0])

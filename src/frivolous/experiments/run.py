@@ -43,7 +43,7 @@ from frivolous.runs.spec import RunSpec, SpecError
 from frivolous.train.batched import BATCH_RUNS
 from frivolous.train.checkpoint import load_training_state, save_training_state, save_weights
 from frivolous.train.distributed import SINGLE, Shard, from_environment, start
-from frivolous.train.loop import Callback, Trainer, TrainState, evaluate
+from frivolous.train.loop import Callback, Trainer, TrainerLike, TrainState, evaluate
 
 PROVENANCE = ("training", "batch_runs", "batched_epochs", "batch_members")
 """The keys of a run's status and record that say how it was trained (:func:`provenance`)."""
@@ -57,7 +57,7 @@ class Checkpoints(Callback):
     def __init__(self, layout: RunLayout, keep: tuple[int, ...], *, writer: bool = True) -> None:
         self.layout, self.keep, self.writer = layout, set(keep), writer
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, trainer: TrainerLike) -> None:
         state = load_training_state(trainer.model, trainer.optimizer, self.layout.last_state)
         if state is None:
             if 0 in self.keep and self.writer:
@@ -67,11 +67,11 @@ class Checkpoints(Callback):
         if self.layout.best_weights.is_file():
             trainer.best_weights = load_file(str(self.layout.best_weights), device=str(trainer.device))
 
-    def on_improvement(self, trainer: Trainer) -> None:
+    def on_improvement(self, trainer: TrainerLike) -> None:
         if self.writer:
             save_weights(trainer.model, self.layout.best_weights)
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: TrainerLike) -> None:
         if not self.writer:
             return
         if trainer.state.epoch in self.keep:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from frivolous.experiments.executors import Executor, Task, import_extra, record_death
+from frivolous.experiments.executors import Executor, GroupTask, Task, import_extra, record_death, single_runs
 
 POLL_SECONDS = 1.0
 
@@ -66,15 +66,16 @@ class SlurmExecutor(Executor):
         executor.update_parameters(**parameters)
         return executor
 
-    def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:
+    def map(self, tasks: Sequence[Task | GroupTask]) -> Iterator[dict[str, Any]]:
         if not tasks:
             return
+        runs = single_runs(tasks, self)
         submitit = import_extra("submitit", "slurm", "the Slurm executor")
         executor = self._executor(submitit)
         job = _job_class(submitit)()
         with executor.batch():  # one job array
-            jobs = [executor.submit(job, task) for task in tasks]
-        pending = dict(zip(jobs, tasks))
+            jobs = [executor.submit(job, task) for task in runs]
+        pending = dict(zip(jobs, runs))
         try:
             while pending:
                 finished = [j for j in pending if j.done()]

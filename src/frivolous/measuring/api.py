@@ -157,11 +157,11 @@ def probes(
 def _settings(
     levels: int | Sequence[float],
     samplings: int,
-    unit: str,
+    unit: Unit,
     seed: int,
     threshold: float,
     max_samples: int,
-    dead: str,
+    dead: DeadMode,
     all_layers: bool,
     max_memory: int | None,
     repetition: bool = True,

@@ -22,6 +22,7 @@ holds, joined by ``"; "``):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -39,7 +40,7 @@ REASONS = (ONE_CLASS, AT_MAJORITY, ALL_DEAD)
 
 
 def collapse_reason(
-    predicted: Mapping[object, int],
+    predicted: Mapping[Any, int],
     all_dead: bool,
     *,
     train_accuracy: float | None = None,

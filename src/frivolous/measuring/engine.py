@@ -27,12 +27,12 @@ from frivolous.measuring.axes import features_last_probes, onto_activation, unit
 from frivolous.measuring.graph import GraphNetwork, TraceMismatch
 from frivolous.measuring.hooks import HookNetwork
 from frivolous.measuring.inputs import batch_count, evaluating, iter_inputs
-from frivolous.measuring.masks import count_units, keep_mask, removal_counts, unit_permutation, unit_shape
+from frivolous.measuring.masks import Unit, count_units, keep_mask, removal_counts, unit_permutation, unit_shape
 from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
 from frivolous.measuring.network import Capture, ProbedNetwork, labels_of
 from frivolous.measuring.pca import variance_spectrum
 from frivolous.measuring.probes import describe_valid, model_layers, resolve_name
-from frivolous.measuring.repetition import pair_statistics
+from frivolous.measuring.repetition import DeadMode, pair_statistics
 from frivolous.measuring.samples import RowSampler
 
 CPU_MEMORY_BUDGET = 1 << 30
@@ -46,11 +46,11 @@ class Settings:
 
     levels: np.ndarray
     samplings: int
-    unit: str
+    unit: Unit
     threshold: float
     max_samples: int
     seed: int
-    dead: str
+    dead: DeadMode
     removability: bool = True
     repetition: bool = True
     all_layers: bool = True
@@ -91,7 +91,9 @@ class _Curve:
         self.unit_shapes = {l: unit_shape(shapes[l], settings.unit) for l in layers}
         self.units = {l: count_units(shapes[l], settings.unit) for l in layers}
         counts = {l: removal_counts(settings.levels, self.units[l]) for l in layers}
-        self.removed = sum(counts.values())
+        removed_total = sum(counts.values())
+        assert isinstance(removed_total, np.ndarray)  # layers is never empty, so not sum's start value 0
+        self.removed = removed_total
         self.index = np.full((settings.samplings, len(settings.levels)), -1)
         masks: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
         seen: dict[tuple, int] = {}

@@ -68,6 +68,11 @@ class _RecordingTracer(fx.Tracer):
         return out
 
 
+def _keep_names(layers: frozenset[str]) -> dict[str, str]:
+    """The keyword argument of each layer's keep mask in the graph masking ``layers``."""
+    return {name: f"keep_{i}" for i, name in enumerate(sorted(layers))}
+
+
 def _copy_if_tensor(value: Any) -> Any:
     return value.clone() if isinstance(value, torch.Tensor) else value
 
@@ -257,7 +262,7 @@ class GraphNetwork(ProbedNetwork):
         originals = [n for n in self.graph.nodes if n.op == "placeholder"]
         for node in originals:
             env[node] = graph.node_copy(node)
-        keeps = {name: graph.placeholder(f"keep_{i}", default_value=None) for i, name in enumerate(sorted(layers))}
+        keeps = {name: graph.placeholder(arg, default_value=None) for name, arg in _keep_names(layers).items()}
         for node in self.graph.nodes:
             if node.op in ("placeholder", "output"):
                 continue
@@ -266,7 +271,6 @@ class GraphNetwork(ProbedNetwork):
                 env[node] = graph.call_function(apply_keep, (env[node], keeps[probes[node]], True))
         graph.output(env[self.logits])
         module = fx.GraphModule(self.module, graph)
-        module.frivolous_keep_names = {name: f"keep_{i}" for i, name in enumerate(sorted(layers))}
         self._full[layers] = module
         return module
 
@@ -318,6 +322,7 @@ class GraphNetwork(ProbedNetwork):
         return self._run_full(capture, keeps)
 
     def _run_suffix(self, split: _Split, capture: Capture, keep: torch.Tensor) -> torch.Tensor:
+        assert split.suffix is not None  # ablate() runs a suffix only where the split has one
         masks = keep.shape[0]
         if masks > 1 and not split.batchable:
             return torch.cat([self._run_suffix(split, capture, keep[m : m + 1]) for m in range(masks)])
@@ -332,10 +337,12 @@ class GraphNetwork(ProbedNetwork):
         return split.suffix(*args, keep)
 
     def _run_full(self, capture: Capture, keeps: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        module = self._full_graph(frozenset(keeps))
+        layers = frozenset(keeps)
+        module = self._full_graph(layers)
         masks = next(iter(keeps.values())).shape[0]
         inputs = capture.inputs.repeat(masks, *([1] * (capture.inputs.ndim - 1)))
-        kwargs = {module.frivolous_keep_names[name]: keep for name, keep in keeps.items()}
+        names = _keep_names(layers)
+        kwargs = {names[name]: keep for name, keep in keeps.items()}
         return module(inputs, **kwargs)
 
     def check(self, capture: Capture) -> list[str]:

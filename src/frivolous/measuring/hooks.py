@@ -46,6 +46,7 @@ class HookNetwork(ProbedNetwork):
             names = call_names(module, len(outputs))
             self.names += names
             for name, output in zip(names, outputs):
+                assert output is not None  # modules with a None output were skipped above
                 self._bytes += output[0].numel() * output.element_size()
                 if is_activation_module(self._modules[module]) and output is not logits:
                     self.default_layers.append(name)

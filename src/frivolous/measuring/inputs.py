@@ -40,8 +40,10 @@ def _inputs_of_batch(batch: Any) -> torch.Tensor:
     tensor = _as_tensor(batch)
     if tensor is not None:
         return tensor
-    if isinstance(batch, (tuple, list)) and batch and _as_tensor(batch[0]) is not None:
-        return _as_tensor(batch[0])
+    if isinstance(batch, (tuple, list)) and batch:
+        first = _as_tensor(batch[0])
+        if first is not None:
+            return first
     if isinstance(batch, Mapping):
         raise TypeError(
             f"batches are dicts with keys {list(batch)}; pass a DataLoader whose batches are "

@@ -192,7 +192,9 @@ class LayerResult:
         """|r| pair counts per bin, summed over samplings, and the bin edges."""
         if not self.similarities:
             return np.zeros(len(histogram_edges()) - 1, dtype=np.int64), histogram_edges()
-        return sum(s.histogram_counts for s in self.similarities), histogram_edges()
+        counts = sum(s.histogram_counts for s in self.similarities)
+        assert isinstance(counts, np.ndarray)  # at least one sampling, so not sum's start value 0
+        return counts, histogram_edges()
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def is_inplace(node: fx.Node, modules: Mapping[str, nn.Module]) -> bool:
     if node.op == "call_function" and node.target in INPLACE_OPERATORS:
         return True
     if node.op == "call_module":
+        assert isinstance(node.target, str)  # a call_module target is the module's qualified name
         return bool(getattr(modules[node.target], "inplace", False))
     if node.op in ("call_function", "call_method"):
         name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")

@@ -56,6 +56,7 @@ class RowSampler:
         else:
             if self._reservoirs is None:
                 self._split_shared_buffer(activation)
+            assert self._reservoirs is not None  # set by _split_shared_buffer
             self._reservoirs = [self._merge(r, k, activation) for r, k in zip(self._reservoirs, keys)]
         self.seen += n
 

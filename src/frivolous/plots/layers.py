@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
@@ -56,6 +55,6 @@ def per_layer_vs_width(
         else:
             bar = ScalarMappable(Normalize(-0.5, len(order) - 0.5), ListedColormap(list(colours.values())))
             cbar = fig.colorbar(bar, ax=axes, label="layer (network order)", aspect=40)
-            cbar.set_ticks(np.array([0, len(order) - 1]), labels=[order[0], order[-1]])
+            cbar.set_ticks([0, len(order) - 1], labels=[order[0], order[-1]])
         style.footnote(fig, notes(runs))
         return style.save(fig, stem)

@@ -12,12 +12,13 @@ default σ).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib as mpl
 import pandas as pd
+from matplotlib.colors import ListedColormap
 
 from frivolous.plots.aggregate import NothingToPlot
 from frivolous.plots.width import removability_and_repetition
@@ -33,7 +34,9 @@ def line_colours(figures: Iterable[PaperFigure]) -> dict[str, Any]:
     paper figure of a report (B4 and B5) and neighbouring lines of one figure
     get neighbouring colours of the qualitative map."""
     labels = list(dict.fromkeys(label for figure in figures for label in figure.lines))
-    colours = mpl.colormaps["tab10" if len(labels) <= 10 else "tab20"].colors
+    cmap = mpl.colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    assert isinstance(cmap, ListedColormap)
+    colours = cast("Sequence[Any]", cmap.colors)  # tab10 and tab20 hold a tuple of RGB tuples
     return {label: colours[i % len(colours)] for i, label in enumerate(labels)}
 
 

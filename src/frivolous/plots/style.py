@@ -15,14 +15,18 @@ from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 DPI = 150
 FORMATS = ("png", "svg")
@@ -32,7 +36,7 @@ PANEL_SIZE = (4.4, 3.4)
 """Inches per panel: three panels side by side fit a slide or a page width."""
 MAX_COLUMNS = 3
 
-RC: MappingProxyType[str, Any] = MappingProxyType(
+RC: MappingProxyType[RcKeyType, Any] = MappingProxyType(
     {
         "font.size": 11,
         "axes.titlesize": 11.5,
@@ -56,6 +60,12 @@ RC: MappingProxyType[str, Any] = MappingProxyType(
     }
 )
 """Readable at the size the figures are saved; ``svg.hashsalt`` keeps SVG ids stable between runs."""
+
+Share = Literal["none", "all", "row", "col"] | bool
+"""What :meth:`~matplotlib.figure.Figure.subplots` takes for ``sharex`` and ``sharey``."""
+
+LineStyle = Literal["-", "--", "-.", ":"]
+"""The line styles a legend key explains (:func:`style_key`)."""
 
 WIDTH_MAP = "viridis"
 WIDTH_MAP_RANGE = (0.0, 0.85)
@@ -90,8 +100,8 @@ def check_metric(metric: str) -> str:
 def panels(
     count: int,
     *,
-    sharey: bool | str = False,
-    sharex: bool | str = False,
+    sharey: Share = False,
+    sharex: Share = False,
     columns: int = MAX_COLUMNS,
     title: str | None = None,
 ) -> Iterator[tuple[Figure, list[Axes]]]:
@@ -185,7 +195,9 @@ def palette(labels: Iterable[str]) -> dict[str, Any]:
     Pass every label of a report (not just those a figure shows) so a variant
     keeps its colour from figure to figure."""
     ordered = sorted(set(labels))
-    colours = mpl.colormaps["tab10" if len(ordered) <= 10 else "tab20"].colors
+    cmap = mpl.colormaps["tab10" if len(ordered) <= 10 else "tab20"]
+    assert isinstance(cmap, ListedColormap)
+    colours = cast("Sequence[Any]", cmap.colors)  # tab10 and tab20 hold a tuple of RGB tuples
     return {label: colours[i % len(colours)] for i, label in enumerate(ordered)}
 
 
@@ -217,7 +229,7 @@ def series_name(label: str) -> str:
     return powers_of_ten(label) if label else "default"
 
 
-def style_key(*styles: tuple[str, str]) -> list[Line2D]:
+def style_key(*styles: tuple[LineStyle, str]) -> list[Line2D]:
     """Legend entries explaining line styles, ``(linestyle, meaning)``, drawn in grey."""
     return [Line2D([], [], color="0.35", linestyle=style, label=meaning) for style, meaning in styles]
 

@@ -21,9 +21,12 @@ from frivolous.plots import style
 from frivolous.plots.aggregate import NothingToPlot, by_width, require
 from frivolous.plots.select import notes, series_colours, usable
 
-ACCURACY = (("test_accuracy", "-", "test accuracy"), ("train_accuracy", ":", "train accuracy"))
-INIT_STYLE = ("--", "at initialisation")
-TRAINED_STYLE = ("-", "trained")
+ACCURACY: tuple[tuple[str, style.LineStyle, str], ...] = (
+    ("test_accuracy", "-", "test accuracy"),
+    ("train_accuracy", ":", "train accuracy"),
+)
+INIT_STYLE: tuple[style.LineStyle, str] = ("--", "at initialisation")
+TRAINED_STYLE: tuple[style.LineStyle, str] = ("-", "trained")
 SPREAD = ("similarity", "similarity_fraction")
 """Metrics drawn on a log axis when they span orders of magnitude (:func:`~frivolous.plots.style.spread_axis`);
 never negative, so their error bars stop at 0."""
@@ -34,7 +37,7 @@ Colours = Mapping[str, Any]
 
 
 def _draw_lines(
-    ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: str = "-", floor: float | None = None
+    ax: Axes, summary: pd.DataFrame, colours: Colours, linestyle: style.LineStyle = "-", floor: float | None = None
 ) -> None:
     """One error-bar line per series of a :func:`~frivolous.plots.aggregate.by_width` table, in ``colours`` order.
 
@@ -60,8 +63,8 @@ def _draw_lines(
         )
 
 
-def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tuple[str, str]]:
-    drawn = []
+def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tuple[style.LineStyle, str]]:
+    drawn: list[tuple[style.LineStyle, str]] = []
     for column, linestyle, meaning in ACCURACY:
         summary = by_width(runs, column)
         if not summary.empty:
@@ -75,7 +78,7 @@ def _accuracy_panel(ax: Axes, runs: pd.DataFrame, colours: Colours) -> list[tupl
 
 def _metric_panel(
     ax: Axes, runs: pd.DataFrame, metric: str, colours: Colours, show_init: bool
-) -> list[tuple[str, str]]:
+) -> list[tuple[style.LineStyle, str]]:
     """``metric``'s lines, and the untrained control's when asked for; the line styles that need a key."""
     trained = require(by_width(runs, metric), metric)
     floor = 0.0 if metric in SPREAD else None
@@ -89,7 +92,9 @@ def _metric_panel(
     return [] if init.empty else [TRAINED_STYLE, INIT_STYLE]
 
 
-def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours, styles: list[tuple[str, str]]) -> None:
+def _finish(
+    fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours, styles: list[tuple[style.LineStyle, str]]
+) -> None:
     """Width ticks on every panel, one legend (variants, then line styles), the notes."""
     plotted = usable(runs)
     for ax in axes:
@@ -97,7 +102,7 @@ def _finish(fig: Figure, axes: list[Axes], runs: pd.DataFrame, colours: Colours,
     present = set(plotted["series"])
     shown = {series: colour for series, colour in colours.items() if series in present}
     key = style.colour_key(shown) if any(shown) else []  # a lone default (unnamed) series needs no key
-    meanings: dict[str, list[str]] = {}
+    meanings: dict[style.LineStyle, list[str]] = {}
     for linestyle, meaning in dict.fromkeys(styles):
         meanings.setdefault(linestyle, []).append(meaning)
     style.legend(fig, key + style.style_key(*((ls, " / ".join(m)) for ls, m in meanings.items())))

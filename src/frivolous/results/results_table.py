@@ -83,7 +83,8 @@ def _setting(run: PlannedRun, path: str) -> Any:
 
 def collect(sweep: SweepSpec, runs_root: Path, preset: str = "") -> dict[str, pd.DataFrame]:
     """Every table of ``sweep``, from the run folders under ``runs_root``."""
-    rows, companions = [], {kind: [] for kind in ("layers", "curves", "histograms")}
+    rows: list[dict[str, Any]] = []
+    companions: dict[str, list[pa.Table]] = {kind: [] for kind in ("layers", "curves", "histograms")}
     epochs = []
     for run in sweep.expand():
         layout = RunLayout.of(run.spec, runs_root)

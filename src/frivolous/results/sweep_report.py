@@ -255,7 +255,7 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     if verdicts.empty:
         return pd.DataFrame()
     presets = verdicts["preset"].nunique()
-    columns = (*RAW_COLUMNS, *CONTROLLED_COLUMNS)
+    columns: tuple[tuple[str, str], ...] = (*RAW_COLUMNS, *CONTROLLED_COLUMNS)
     if f"{EFFECTIVE}_n" in verdicts and (verdicts[f"{EFFECTIVE}_n"] > 0).any():  # a sweep that measured it
         columns += (EFFECTIVE_COLUMN,)
     rows = [

@@ -108,7 +108,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -228,23 +228,23 @@ MARGINS = MappingProxyType(
         "test_accuracy": Margin(
             0.01,
             reason=(
-                "one point of accuracy per doubling, 4 over the paper's 1/4x to 4x range: a smaller change still reads as "
-                "the wider network generalising 'as well', the paper's words"
+                "one point of accuracy per doubling, 4 over the paper's 1/4x to 4x range: a smaller change still "
+                "reads as the wider network generalising 'as well', the paper's words"
             ),
         ),
         "auc": Margin(
             0.01,
             reason=(
-                "AUC lies in [0, 1]; 0.01 per doubling is 0.04 over the paper's 1/4x to 4x range, too small a change to "
-                "read as more removable units"
+                "AUC lies in [0, 1]; 0.01 per doubling is 0.04 over the paper's 1/4x to 4x range, too small a "
+                "change to read as more removable units"
             ),
         ),
         "similarity": Margin(
             0.05,
             relative=True,
             reason=(
-                "the mean count of similar units has no fixed scale (it grows with the units of a layer), so the margin "
-                "is 5% of its mean over the runs tested per doubling, about 22% over the 16-fold range"
+                "the mean count of similar units has no fixed scale (it grows with the units of a layer), so the "
+                "margin is 5% of its mean over the runs tested per doubling, about 22% over the 16-fold range"
             ),
         ),
         "similarity_fraction": Margin(
@@ -259,8 +259,8 @@ MARGINS = MappingProxyType(
         EFFECTIVE: Margin(
             0.01,
             reason=(
-                "the fraction of its units a network needs lies in [0, 1]; effective width growing in proportion to width "
-                "keeps it flat, so one percentage point per doubling"
+                "the fraction of its units a network needs lies in [0, 1]; effective width growing in proportion to "
+                "width keeps it flat, so one percentage point per doubling"
             ),
         ),
     }
@@ -320,6 +320,14 @@ class Trend:
     delta: float
     margin: str
     p_flat: float
+
+
+class _TestSettings(TypedDict):
+    """The keywords of :func:`trend` that every trend of a table shares."""
+
+    alpha: float
+    permutations: int
+    seed: int
 
 
 def trend(
@@ -454,7 +462,7 @@ def verdicts(
     if missing:
         raise ValueError(f"run table lacks columns {missing}")
     chosen = margins(deltas)
-    test = {"alpha": alpha, "permutations": permutations, "seed": seed}
+    test: _TestSettings = {"alpha": alpha, "permutations": permutations, "seed": seed}
     runs = runs.assign(variant=runs["variant"].fillna(""))
     rows = []
     for (preset, variant), group in runs.groupby(["preset", "variant"], sort=True):
@@ -512,7 +520,7 @@ def layer_verdicts(
     if layers.empty or runs.empty:
         return pd.DataFrame(columns=columns)
     chosen = margins(deltas)
-    test = {"alpha": alpha, "permutations": permutations, "seed": seed}
+    test: _TestSettings = {"alpha": alpha, "permutations": permutations, "seed": seed}
     order = {name: i for i, name in enumerate(pd.unique(layers["layer"]))}
     layers = layers[layers["stage"].isin(["trained", "init"])]
     per_run = (
@@ -624,7 +632,9 @@ def _decide(table: pd.DataFrame, keys: tuple[str, ...], alpha: float) -> pd.Data
                 table[f"{key}_{p}_holm"] = adjusted
     for key in keys:
         parts = [table[f"{key}_{part}"] for part in ("rho", "p_holm", "p_flat_holm", "slope", "delta")]
-        table[f"{key}_trend"] = [decide(*values, alpha) for values in zip(*parts)]
+        table[f"{key}_trend"] = [
+            decide(rho, p_holm, p_flat, slope, delta, alpha) for rho, p_holm, p_flat, slope, delta in zip(*parts)
+        ]
 
     def read(key: str, asked: str = "rises") -> list[str]:
         return [

@@ -8,6 +8,7 @@ other."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def measured_examples(split: Split, limit: int | None, seed: int) -> Any:
     class-stratified sample of ``limit`` of them drawn from ``seed`` (the same
     for every stage of a run), never a prefix (see :mod:`frivolous.data.sampling`);
     ``frivolous analyze`` of a run folder draws the same."""
+    assert isinstance(split, Sized)  # a TensorSplit, or a map-style Dataset with a length
     if limit is not None and limit < len(split):
         chosen = stratified_sample(split_labels(split), limit, generator(seed, "measure", "examples"))
         if isinstance(split, TensorSplit):

@@ -53,11 +53,13 @@ class ModelSpec(_Section):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     family: str = Field(description="model family, one of frivolous.zoo.families()")
-    width_factor: float = Field(1.0, gt=0, description="multiplies the units/kernels of every hidden layer")
-    init: str = Field("default", description="initialiser, one of frivolous.zoo.INITS")
-    init_std: float | None = Field(None, gt=0, description="std of the normal and truncated_normal inits")
+    width_factor: float = Field(default=1.0, gt=0, description="multiplies the units/kernels of every hidden layer")
+    init: str = Field(default="default", description="initialiser, one of frivolous.zoo.INITS")
+    init_std: float | None = Field(default=None, gt=0, description="std of the normal and truncated_normal inits")
     output_init_std: float | None = Field(
-        None, gt=0, description="std of the output layer's weights (normal and truncated_normal inits; None: init_std)"
+        default=None,
+        gt=0,
+        description="std of the output layer's weights (normal and truncated_normal inits; None: init_std)",
     )
 
     @field_validator("family")
@@ -140,33 +142,39 @@ class TrainSpec(_Section):
     term on its fc1 and fc2 weights (``l2: 0.001, l2_layers: [fc1, fc2]``; see
     :mod:`frivolous.train.penalty`), not the optimiser's ``weight_decay``."""
 
-    optimizer: Optimizer = Field("momentum", description="sgd (no momentum), momentum, nesterov, adam, rmsprop")
-    lr: float = Field(0.01, gt=0, description="learning rate before the k factor")
-    batch_size: int = Field(128, ge=1, description="batch size before the k factor")
-    k: float = Field(1.0, gt=0, description="lr·batch-size factor: multiplies both")
-    epochs: int = Field(50, ge=0, description="epochs to train (the most, with early stopping)")
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum of momentum, nesterov and rmsprop")
-    alpha: float = Field(0.9, gt=0, lt=1, description="rmsprop's decay of the squared-gradient average")
-    eps: float | None = Field(None, gt=0, description="epsilon of adam/rmsprop (None: PyTorch's)")
-    weight_decay: float = Field(0.0, ge=0, description="L2 penalty, through the optimizer")
-    schedule: Schedule = Field("constant", description="learning-rate schedule, by epoch")
-    gamma: float = Field(0.1, gt=0, le=1, description="decay factor of exponential and step schedules")
-    every: int = Field(1, ge=1, description="exponential schedule: decay once every this many epochs")
-    milestones: tuple[int, ...] = Field((), description="step schedule: epochs at which the lr is multiplied by gamma")
-    early_stopping: bool = Field(False, description="keep the weights of the epoch of best monitored accuracy")
-    patience: int | None = Field(None, ge=1, description="stop after this many epochs without improvement")
+    optimizer: Optimizer = Field(default="momentum", description="sgd (no momentum), momentum, nesterov, adam, rmsprop")
+    lr: float = Field(default=0.01, gt=0, description="learning rate before the k factor")
+    batch_size: int = Field(default=128, ge=1, description="batch size before the k factor")
+    k: float = Field(default=1.0, gt=0, description="lr·batch-size factor: multiplies both")
+    epochs: int = Field(default=50, ge=0, description="epochs to train (the most, with early stopping)")
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="momentum of momentum, nesterov and rmsprop")
+    alpha: float = Field(default=0.9, gt=0, lt=1, description="rmsprop's decay of the squared-gradient average")
+    eps: float | None = Field(default=None, gt=0, description="epsilon of adam/rmsprop (None: PyTorch's)")
+    weight_decay: float = Field(default=0.0, ge=0, description="L2 penalty, through the optimizer")
+    schedule: Schedule = Field(default="constant", description="learning-rate schedule, by epoch")
+    gamma: float = Field(default=0.1, gt=0, le=1, description="decay factor of exponential and step schedules")
+    every: int = Field(default=1, ge=1, description="exponential schedule: decay once every this many epochs")
+    milestones: tuple[int, ...] = Field(
+        default=(), description="step schedule: epochs at which the lr is multiplied by gamma"
+    )
+    early_stopping: bool = Field(default=False, description="keep the weights of the epoch of best monitored accuracy")
+    patience: int | None = Field(default=None, ge=1, description="stop after this many epochs without improvement")
     monitor: Monitor = Field(
-        "val_accuracy",
+        default="val_accuracy",
         description="early stopping follows val_accuracy, or train_accuracy "
         "(the whole training split in eval mode; for random labels, as the released code)",
     )
-    stop_at: float | None = Field(None, gt=0, le=1, description="stop as soon as the monitored accuracy reaches this")
-    l2: float = Field(0.0, ge=0, description="loss term l2 * sum(||w||^2 / 2) over the weights of l2_layers")
-    l2_layers: tuple[str, ...] = Field((), description="modules whose weights (not biases) l2 penalises; (): all")
-    checkpoints: tuple[int, ...] = Field((), description="epochs whose weights are kept (0: initialisation)")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast forward passes")
-    channels_last: bool = Field(False, description="channels-last memory format for conv nets")
-    workers: int = Field(0, ge=0, description="DataLoader workers for datasets read from files")
+    stop_at: float | None = Field(
+        default=None, gt=0, le=1, description="stop as soon as the monitored accuracy reaches this"
+    )
+    l2: float = Field(default=0.0, ge=0, description="loss term l2 * sum(||w||^2 / 2) over the weights of l2_layers")
+    l2_layers: tuple[str, ...] = Field(
+        default=(), description="modules whose weights (not biases) l2 penalises; (): all"
+    )
+    checkpoints: tuple[int, ...] = Field(default=(), description="epochs whose weights are kept (0: initialisation)")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast forward passes")
+    channels_last: bool = Field(default=False, description="channels-last memory format for conv nets")
+    workers: int = Field(default=0, ge=0, description="DataLoader workers for datasets read from files")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSpec:
@@ -193,22 +201,22 @@ class TrainSpec(_Section):
 class MeasureSpec(_Section):
     """The options of :func:`frivolous.measuring` for this run."""
 
-    split: Literal["test", "val", "train"] = Field("test", description="the examples to measure on")
+    split: Literal["test", "val", "train"] = Field(default="test", description="the examples to measure on")
     max_examples: int | None = Field(
-        None, ge=2, description="measure on a seeded class-stratified sample of at most this many examples"
+        default=None, ge=2, description="measure on a seeded class-stratified sample of at most this many examples"
     )
-    layers: tuple[str, ...] | None = Field(None, description="layers to probe (None: the model's own)")
+    layers: tuple[str, ...] | None = Field(default=None, description="layers to probe (None: the model's own)")
     summary_layers: tuple[str, ...] | None = Field(
-        None, description="probed layers whose mean is the run's AUC and similarity (None: every probed layer)"
+        default=None, description="probed layers whose mean is the run's AUC and similarity (None: every probed layer)"
     )
-    levels: int = Field(7, ge=2)
-    samplings: int = Field(3, ge=1)
+    levels: int = Field(default=7, ge=2)
+    samplings: int = Field(default=3, ge=1)
     unit: Literal["element", "channel"] = "element"
-    threshold: float = Field(0.5, gt=0, le=1)
-    max_samples: int = Field(50_000, ge=2)
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    max_samples: int = Field(default=50_000, ge=2)
     dead: Literal["exclude", "legacy"] = "exclude"
     effective_width: float | None = Field(
-        None,
+        default=None,
         gt=0,
         le=1,
         description="top-1 agreement at which fv.compress "
@@ -234,7 +242,7 @@ class RunSpec(_Section):
     data: DataSpec
     train: TrainSpec = TrainSpec()
     measure: MeasureSpec = MeasureSpec()
-    seed: int = Field(0, ge=0, description="seeds initialisation, data, batches, dropout and measurement")
+    seed: int = Field(default=0, ge=0, description="seeds initialisation, data, batches, dropout and measurement")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:

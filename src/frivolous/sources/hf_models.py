@@ -28,7 +28,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -79,7 +79,8 @@ def _activation_classes() -> set[type]:
     """transformers' own activation modules (``ACT2CLS``), the identity aside."""
     from transformers import activations
 
-    classes = {value[0] if isinstance(value, tuple) else value for value in activations.ACT2CLS.values()}
+    # ACT2CLS maps each name to an activation class or a (class, kwargs) pair.
+    classes = {cast(type, value[0] if isinstance(value, tuple) else value) for value in activations.ACT2CLS.values()}
     return classes - {activations.LinearActivation}
 
 

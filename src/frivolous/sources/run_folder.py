@@ -9,6 +9,7 @@ same stratified sample), so that both give the same per-layer numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -52,6 +53,8 @@ def resolve(request: ModelRequest) -> ModelSource:
             raise SourceError(f"data {spec.data.name!r} of run {folder} has no {options.split!r} split")
         limit = examples if examples is not None else options.max_examples
         inputs = run.measured_examples(split, limit, spec.seed)
+        # A TensorSplit, or a map-style Dataset with a length (as measured_examples checks).
+        assert isinstance(split, Sized)
         count = min(limit, len(split)) if limit is not None else len(split)
         return DataSource(
             inputs=inputs,

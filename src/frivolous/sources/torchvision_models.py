@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from enum import Enum
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -62,7 +63,7 @@ def resolve(request: ModelRequest) -> ModelSource:
     )
 
 
-def _weights(enum: type, text: str, model: str):
+def _weights(enum: type[Enum], text: str, model: str):
     member = text.rpartition(".")[2]
     choices = list(enum.__members__)
     if member not in enum.__members__:

@@ -81,7 +81,7 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from frivolous.common.seeding import generator
-from frivolous.data.bundle import DataBundle, TensorSplit
+from frivolous.data.bundle import DataBundle, Split, TensorSplit
 from frivolous.runs.spec import TrainSpec
 from frivolous.train.loop import EVAL_BATCH_SIZE, Callback, TrainState, batch_indices, keep_if_best
 from frivolous.train.optim import learning_rate, make_optimizer
@@ -230,13 +230,14 @@ class BatchedTrainer:
         for segment in self._segments:
             segment.set_lr(epoch)
         training, network = self._training, self._network
-        splits = [self.streams[s].data.train for s in sorted({m.stream for m in training})]
+        assert network is not None  # assembled for the members in training
+        splits = [_tensors(self.streams[s].data.train) for s in sorted({m.stream for m in training})]
         losses = torch.zeros(len(training), device=self.device, dtype=torch.float64)
         corrects = torch.zeros(len(training), device=self.device, dtype=torch.int64)
         seen = 0
         orders = [
             batch_indices(
-                len(self.streams[s].data.train),
+                len(_tensors(self.streams[s].data.train)),
                 self.batch_size,
                 whole=True,
                 device=self.device,
@@ -268,11 +269,13 @@ class BatchedTrainer:
             val_loss, val_accuracy = self._evaluate(lambda data: data.val)
             for i in healthy:
                 records[i] |= {"val_loss": val_loss[i], "val_accuracy": val_accuracy[i]}
-        if any(training[i].stopping is not None and training[i].stopping.needs_train_evaluation for i in healthy):
+        evaluated = [
+            i for i in healthy if (stopping := training[i].stopping) is not None and stopping.needs_train_evaluation
+        ]
+        if evaluated:
             _, train_accuracy = self._evaluate(lambda data: data.train)
-            for i in healthy:
-                if training[i].stopping is not None and training[i].stopping.needs_train_evaluation:
-                    records[i][TRAIN_EVAL_ACCURACY] = train_accuracy[i]
+            for i in evaluated:
+                records[i][TRAIN_EVAL_ACCURACY] = train_accuracy[i]
         share = (time.perf_counter() - started) / len(training)
         for member, record in zip(training, records):
             record["seconds"] = share
@@ -286,6 +289,7 @@ class BatchedTrainer:
     def _evaluate(self, split_of: Callable[[DataBundle], Any]) -> tuple[list[float], list[float]]:
         """Mean loss and accuracy of every training member on a split of its stream (eval mode)."""
         training, network = self._training, self._network
+        assert network is not None  # assembled for the members in training
         streams = sorted({m.stream for m in training})
         splits = [split_of(self.streams[s].data) for s in streams]
         sums = torch.zeros(len(training), 2, device=self.device, dtype=torch.float64)
@@ -388,7 +392,14 @@ def _check(members: Sequence[Member], streams: Sequence[Stream]) -> None:
         splits = [data.train, data.test] + ([data.val] if data.val is not None else [])
         if data.augment is not None or not all(isinstance(split, TensorSplit) for split in splits):
             raise ValueError(f"a batch needs data held as tensors without augmentation; {data.name!r} is not")
-    sizes = {(len(s.data.train), len(s.data.test), None if s.data.val is None else len(s.data.val)) for s in streams}
+    sizes = {
+        (
+            len(_tensors(s.data.train)),
+            len(_tensors(s.data.test)),
+            None if s.data.val is None else len(_tensors(s.data.val)),
+        )
+        for s in streams
+    }
     if len(sizes) > 1:
         raise ValueError(f"the streams of a batch must have splits of the same sizes, got {sorted(sizes, key=str)}")
 
@@ -428,22 +439,29 @@ class _Segment:
         parameters = [list(m.model.parameters()) for m in self.members]
         for k, (tensor, stacked) in enumerate(zip(self.optimizer.tensors, self.optimizer.state)):
             states = [m.optimizer.state.get(own[k]) for m, own in zip(self.members, parameters)]
-            if not any(states):
+            held = [state for state in states if state]
+            if not held:
                 continue
-            if not all(states):
+            if len(held) < len(states):
                 raise ValueError("members of a batch must all have optimiser state, or none (mixed checkpoints?)")
-            for key, value in states[0].items():
+            for key, value in held[0].items():
                 if _per_member(value, tensor[0]):
-                    stacked[key] = torch.stack([state[key] for state in states]).to(tensor.device)
-                elif all(torch.equal(state[key], value) for state in states):
+                    stacked[key] = torch.stack([state[key] for state in held]).to(tensor.device)
+                elif all(torch.equal(state[key], value) for state in held):
                     stacked[key] = value.clone()
                 else:  # a step count: the members stepping as one must have taken as many steps
                     raise ValueError(
                         f"members of a batch differ in their optimiser's {key!r}: "
-                        f"{[float(state[key]) for state in states]}"
+                        f"{[float(state[key]) for state in held]}"
                     )
         for member in self.members:
             member.optimizer.state.clear()
+
+
+def _tensors(split: Split) -> TensorSplit:
+    """A split of a batch's stream, which :func:`_check` made sure is held as tensors."""
+    assert isinstance(split, TensorSplit)
+    return split
 
 
 def _per_member(value: Any, like: torch.Tensor) -> bool:
@@ -582,7 +600,10 @@ class _AutogradNetwork(_Network):
             losses = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(target.shape)
             loss = losses.mean(-1)
             loss.sum().backward()  # the members are independent: each gets its own loss's gradient
-        self.grads = [stack.grad for stack in self.stacks]
+        self.grads = []
+        for stack in self.stacks:
+            assert stack.grad is not None  # every stacked parameter is in each member's loss
+            self.grads.append(stack.grad)
         return loss.detach(), (logits.detach().argmax(-1) == target).sum(-1)
 
     def evaluate(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -596,6 +617,12 @@ class _AutogradNetwork(_Network):
         raise NotImplementedError
 
 
+def _geometry(conv: nn.Conv1d) -> tuple[int, int, int]:
+    """Kernel size, stride and padding of ``conv``, padded by a number of positions (as the 1-D CNN's are)."""
+    assert not isinstance(conv.padding, str)  # not "same" or "valid"
+    return conv.kernel_size[0], conv.stride[0], conv.padding[0]
+
+
 class StackedCNN1d(_AutogradNetwork):
     """The 1-D CNN (:class:`~frivolous.zoo.cnn1d.CNN1d`), each convolution a
     product of the unfolded input windows with the stacked kernels (the first
@@ -604,9 +631,7 @@ class StackedCNN1d(_AutogradNetwork):
 
     def __init__(self, template: nn.Module, stacks: list[torch.Tensor], counts: list[int]) -> None:
         super().__init__(template, stacks, counts)
-        self.convolutions = [
-            (m.kernel_size[0], m.stride[0], m.padding[0]) for m in template.modules() if isinstance(m, nn.Conv1d)
-        ]
+        self.convolutions = [_geometry(m) for m in template.modules() if isinstance(m, nn.Conv1d)]
 
     def logits(self, xs: list[torch.Tensor]) -> torch.Tensor:
         weights, biases = self.stacks[0::2], self.stacks[1::2]

@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -60,16 +60,27 @@ class TrainState:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
+class TrainerLike(Protocol):
+    """What a :class:`Callback` is handed: a :class:`Trainer`, or a member of a
+    batch (:class:`~frivolous.train.batched.Member`), which stands for its run's own trainer."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    best_weights: dict[str, torch.Tensor] | None
+    device: torch.device
+
+
 class Callback:
     """Hooks around the loop: checkpointing and the like plug in here."""
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, trainer: TrainerLike) -> None:
         """Before the first epoch that runs (after any restore)."""
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: TrainerLike) -> None:
         """After an epoch and its validation; ``trainer.state`` is up to date."""
 
-    def on_improvement(self, trainer: Trainer) -> None:
+    def on_improvement(self, trainer: TrainerLike) -> None:
         """When the monitored accuracy is the best so far (early stopping)."""
 
 
@@ -122,14 +133,20 @@ def batches(
     whole: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, labels) batches on ``device`` (see :func:`batch_indices`)."""
-    tensors = isinstance(split, TensorSplit)
+    assert isinstance(split, Sized)  # a TensorSplit, or a map-style Dataset with a length
     parts = batch_indices(
-        len(split), batch_size, order=order, shard=shard, whole=whole, device=split.labels.device if tensors else "cpu"
+        len(split),
+        batch_size,
+        order=order,
+        shard=shard,
+        whole=whole,
+        device=split.labels.device if isinstance(split, TensorSplit) else "cpu",
     )
-    if tensors:
+    if isinstance(split, TensorSplit):
         for part in parts:
             x, y = split.inputs[part], split.labels[part]
             if augment is not None:
+                assert augment_generator is not None  # an augmentation draws from its generator
                 x = augment(x, augment_generator)
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return
@@ -184,7 +201,7 @@ class Trainer:
         *,
         seed: int,
         device: torch.device,
-        callbacks: list[Callback] = (),  # type: ignore[assignment]
+        callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
         shard: Shard = SINGLE,
     ) -> None:
@@ -227,6 +244,7 @@ class Trainer:
             shard=self.shard,
             whole=True,
         )
+        assert isinstance(self.data.train, Sized)  # a TensorSplit, or a map-style Dataset with a length
         total = math.ceil(len(self.data.train) / spec.effective_batch_size)
         bar = tqdm(
             stream,

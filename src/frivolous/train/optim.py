@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
+from typing import TypedDict
 
 import torch
 from torch import nn
 
 from frivolous.runs.spec import TrainSpec
+
+
+class _Eps(TypedDict, total=False):
+    """The optional ``eps`` keyword of Adam and RMSprop."""
+
+    eps: float
 
 
 def make_optimizer(model: nn.Module | Iterable[torch.Tensor], spec: TrainSpec) -> torch.optim.Optimizer:
@@ -17,7 +24,7 @@ def make_optimizer(model: nn.Module | Iterable[torch.Tensor], spec: TrainSpec) -
     tensors = model.parameters() if isinstance(model, nn.Module) else model
     parameters = [p for p in tensors if p.requires_grad]
     lr, decay = spec.effective_lr, spec.weight_decay
-    extra = {} if spec.eps is None else {"eps": spec.eps}
+    extra: _Eps = {} if spec.eps is None else {"eps": spec.eps}
     if spec.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=lr, weight_decay=decay)
     if spec.optimizer in ("momentum", "nesterov"):

@@ -71,7 +71,7 @@ class StackedOptimizer:
         self.tensors = tensors
         self.groups = [optimizer.param_groups[0] for optimizer in optimizers]
         self.state: list[dict[str, Tensor]] = [{} for _ in tensors]
-        self._settings: dict[tuple[str, int], float | Tensor] = {}
+        self._settings: dict[tuple[str, Callable[[float], float] | None, int], float | Tensor] = {}
 
     @property
     def lr(self) -> list[float]:

@@ -66,5 +66,5 @@ class AlexNet(nn.Module):
 
 def build(width_factor: float = 1.0, *, num_classes: int = 10, dropout: float = 0.0) -> AlexNet:
     check_dropout(dropout)
-    widths = tuple(scaled(units, width_factor) for units in (96, 256, 384, 192))
-    return AlexNet(widths, num_classes=num_classes, dropout=dropout)
+    c1, c2, f1, f2 = (scaled(units, width_factor) for units in (96, 256, 384, 192))
+    return AlexNet((c1, c2, f1, f2), num_classes=num_classes, dropout=dropout)

@@ -31,6 +31,10 @@ def _block(in_channels: int, out_channels: int, kernel_size: int, stride: int) -
 
 class CNN1d(nn.Module):
     frivolous_layers = ("conv1", "conv2", "conv3")
+    # Set with add_module in __init__; declared here for the type checker.
+    conv1: nn.Sequential
+    conv2: nn.Sequential
+    conv3: nn.Sequential
 
     def __init__(self, channels: int, input_length: int = 40, num_classes: int = 10) -> None:
         super().__init__()

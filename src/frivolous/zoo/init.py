@@ -153,8 +153,10 @@ def fans(weight: torch.Tensor) -> Fans:
 def _draw(weight: torch.Tensor, init: str, std: float | None, generator: torch.Generator) -> None:
     values = torch.empty(weight.shape, dtype=torch.float32, device=generator.device)
     if init == "normal":
+        assert std is not None  # check_init requires a std for this init
         values.normal_(0.0, std, generator=generator)
     elif init == "truncated_normal":
+        assert std is not None  # check_init requires a std for this init
         bound = TRUNCATION * std
         nn.init.trunc_normal_(values, 0.0, std, -bound, bound, generator=generator)
     else:

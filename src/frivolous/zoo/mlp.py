@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import pairwise
 
 from torch import nn
 
@@ -21,7 +22,7 @@ class MLP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int]) -> None:
         super().__init__()
         widths = [in_features, *hidden]
-        for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:]), start=1):
+        for i, (fan_in, fan_out) in enumerate(pairwise(widths), start=1):
             block = nn.Sequential(OrderedDict(linear=nn.Linear(fan_in, fan_out), relu=nn.ReLU()))
             self.add_module(f"hidden{i}", block)
         self.out = nn.Linear(widths[-1], num_classes)

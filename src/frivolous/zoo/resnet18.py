@@ -41,6 +41,11 @@ class Projection(nn.Sequential):
 
 class ResNet18(nn.Module):
     frivolous_layers = ("stem", "layer1", "layer2", "layer3", "layer4")
+    # Set with add_module in __init__; declared here for the type checker.
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, stem: int, channels: tuple[int, int, int, int], num_classes: int = 1000) -> None:
         super().__init__()
@@ -60,5 +65,5 @@ class ResNet18(nn.Module):
 
 
 def build(width_factor: float = 1.0, *, num_classes: int = 1000) -> ResNet18:
-    channels = tuple(scaled(c, width_factor) for c in CHANNELS)
-    return ResNet18(scaled(STEM_CHANNELS, width_factor), channels, num_classes=num_classes)
+    c1, c2, c3, c4 = (scaled(c, width_factor) for c in CHANNELS)
+    return ResNet18(scaled(STEM_CHANNELS, width_factor), (c1, c2, c3, c4), num_classes=num_classes)

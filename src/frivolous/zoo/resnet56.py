@@ -62,4 +62,5 @@ class ResNet56(nn.Module):
 
 
 def build(width_factor: float = 1.0, *, num_classes: int = 10) -> ResNet56:
-    return ResNet56(tuple(scaled(c, width_factor) for c in CHANNELS), num_classes=num_classes)
+    c1, c2, c3 = (scaled(c, width_factor) for c in CHANNELS)
+    return ResNet56((c1, c2, c3), num_classes=num_classes)
