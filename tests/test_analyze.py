@@ -66,6 +66,27 @@ def test_resnet18_end_to_end(resnet_folder: tuple[Path, str]) -> None:
     assert "warning" in output and "random noise" in output
 
 
+def test_the_report_reads_well(resnet_folder: tuple[Path, str]) -> None:
+    out, _ = resnet_folder
+    html = (out / "report.html").read_text()
+    table = pd.read_parquet(out / "layers.parquet")
+    # Every figure is a link to its full-size file, the headline figure of widths first.
+    linked = re.findall(r"<a href='([^']+)' title='open the full-size figure'>", html)
+    stems = ["widths-by-depth", "metrics-by-depth", "similarity-histograms", "ablation-curves"]
+    assert linked == [f"figures/{stem}.png" for stem in stems] and all((out / f).is_file() for f in linked)
+    assert all(f"<a href='figures/{stem}.svg'>SVG</a>" in html for stem in stems)
+    # The settings are a table of their own, not a Python dict.
+    settings = html[html.index("<h3>Settings</h3>") :]
+    assert "<table class='pairs'>" in settings and "<th>samplings</th><td>1</td>" in settings
+    assert "<th>levels</th><td>0, 0.5, 1</td>" in settings and "{'levels'" not in html
+    # The layer table is compact; its words for the fraction are what the numbers are.
+    assert "<table class='compact'>" in html and "features" not in html[html.index("<table class='compact'>") :]
+    assert "fraction: similarity / (live units − 1), the live units being the channels less the dead ones" in html
+    assert "channels − 1" not in html
+    live = table["channels"] - table["dead"]
+    np.testing.assert_allclose(table["similarity_fraction"], table["similarity"] / (live - 1))  # one sampling
+
+
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium package is not installed")
 def test_report_figures_load_in_headless_chromium(resnet_folder: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = resnet_folder
@@ -84,8 +105,48 @@ def test_report_figures_load_in_headless_chromium(resnet_folder: tuple[Path, str
         check=True,
     ).stdout
     images = re.findall(r"<img[^>]*>", dom)
-    assert len(images) == 3 and all('data-loaded="1"' in image for image in images)
+    assert len(images) == 4 and all('data-loaded="1"' in image for image in images)
     assert "layer4.1.relu#1" in dom
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium package is not installed")
+def test_the_report_fits_a_1400_pixel_window(resnet_folder: tuple[Path, str], tmp_path: Path) -> None:
+    """Laid out by the browser: the layer table needs no sideways scrolling and the figures are drawn
+    large (the widest spans the page), none wider than the page."""
+    out, _ = resnet_folder
+    page = out / "report-measured.html"
+    script = (
+        "<script>window.addEventListener('load', () => { const t = document.querySelector('table.compact');"
+        "document.body.dataset.table = t.parentElement.scrollWidth - t.parentElement.clientWidth;"
+        "document.body.dataset.page = document.body.clientWidth;"
+        "document.body.dataset.figures = [...document.querySelectorAll('figure img')].map(i => i.width).join(',');"
+        "});</script>"
+    )
+    page.write_text((out / "report.html").read_text().replace("</body>", script + "</body>"))
+    try:
+        dom = subprocess.run(
+            [
+                chromium(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1400,3000",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    finally:
+        page.unlink()
+    found = re.search(r'<body data-table="(-?\d+)" data-page="(\d+)" data-figures="([\d,]+)"', dom)
+    assert found, dom[:500]
+    overflow, width, figures = int(found[1]), int(found[2]), [int(w) for w in found[3].split(",")]
+    assert overflow <= 0 and width >= 1200
+    assert len(figures) == 4 and max(figures) >= 0.9 * width - 60 and all(w <= width for w in figures)
+    assert min(figures) >= 700  # no figure squeezed (they were 540 pixels wide)
 
 
 def test_mobilenet_through_the_api() -> None:
@@ -272,6 +333,42 @@ def test_tensor_files_and_class_stratified_examples(tmp_path: Path) -> None:
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
     with pytest.raises(SourceError, match="cannot read data file .*objects.npy"):
         resolve_data(str(tmp_path / "objects.npy"), source)
+
+
+def test_a_safetensors_file_without_inputs_is_an_error_listing_its_keys(tmp_path: Path) -> None:
+    save_file({"x": torch.randn(6, 10), "y": torch.arange(6)}, str(tmp_path / "weights.safetensors"))
+    save_file({"weight": torch.randn(6, 10)}, str(tmp_path / "one.safetensors"))  # one tensor: still not a guess
+    error = one_line_error(f"{factory_file(tmp_path)}:build", "--data", str(tmp_path / "weights.safetensors"))
+    assert "has no tensor named 'inputs' (it holds x (6, 10), y (6,))" in error
+    with pytest.raises(SourceError, match=r"no tensor named 'inputs' \(it holds weight \(6, 10\)\)"):
+        resolve_data(str(tmp_path / "one.safetensors"), resolve_model(f"{factory_file(tmp_path)}:build"))
+
+
+def test_untrained_builders_are_built_under_the_seed(tmp_path: Path) -> None:
+    pytest.importorskip("timm")
+    for spec, options in (("torchvision:squeezenet1_1", {}), ("timm:test_vit", {"img_size": 32})):
+        before = torch.get_rng_state()
+        one, same, other = (resolve_model(spec, options=options, seed=seed).model.state_dict() for seed in (1, 1, 2))
+        assert torch.equal(torch.get_rng_state(), before)  # the global generator is left as it was
+        assert all(torch.equal(one[key], same[key]) for key in one)
+        assert not all(torch.equal(one[key], other[key]) for key in one if one[key].is_floating_point())
+    tables = []
+    for name in ("first", "second"):
+        code, output = analyze_cli(
+            "torchvision:squeezenet1_1",
+            "--data",
+            "random:3,32,32",
+            "--examples",
+            "4",
+            "--layers",
+            "features.1,features.12.expand3x3_activation",
+            "--out",
+            str(tmp_path / name),
+            *FAST,
+        )
+        assert code == 0, output
+        tables.append(pd.read_parquet(tmp_path / name / "layers.parquet"))
+    pd.testing.assert_frame_equal(*tables)
 
 
 def test_imagefolder_uses_the_weights_preprocessing(tmp_path: Path) -> None:
@@ -507,6 +604,8 @@ def test_a_sequence_classifier_on_unpadded_batches_of_each_length(hf_folder: Pat
         ["model.bert.encoder.layer.0.intermediate.intermediate_act_fn", 32, True],
         ["model.bert.pooler.activation", 16, False],
     ]
+    assert len(set(lengths)) > 1  # the positions of the MLP vary with the batch, the pooler's one vector does not
+    assert analysis.table["shape"].tolist() == [f"32x{min(lengths)}..{max(lengths)}", "16"]
     assert "only channel units can measure" in one_line_error(
         f"hf:{hf_folder / 'bert'}", "--data", f"hf-dataset:{tmp_path / 'texts'}", "--unit", "element"
     )
@@ -527,3 +626,92 @@ def test_an_image_classifier_with_its_image_processor(hf_folder: Path, tmp_path:
     table = measure_source(source, data, samplings=1, levels=2, device="cpu", progress=False).table
     assert table["shape"].tolist() == ["32x5"] and table["features_last"].all()  # 4 patches and the class token
     assert "no Hugging Face model" in one_line_error("hf:" + str(tmp_path / "nothing"), "--data", "random:3,16,16")
+
+
+def test_many_layers_are_keyed_by_a_colour_bar(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from frivolous.analysis import figures
+
+    drawn = []
+    monkeypatch.setattr(figures.style, "save", lambda fig, stem: drawn.append(fig) or [])
+    for count in (5, 20):
+        layers = [f"block{i}.relu" for i in range(count)]
+        curves = pd.DataFrame(
+            [
+                {"layer": layer, "level": level, "unchanged": 1 - level, "sampling": 0}
+                for layer in layers
+                for level in (0, 1)
+            ]
+        )
+        figures.ablation_curves(curves, layers, tmp_path / "curves")
+    few, many = drawn
+    assert len(few.legends) == 1 and len(few.axes) == 1  # five layers: named in a legend
+    assert not many.legends and len(many.axes) == 2  # twenty: the second axes is the colour bar
+    assert "depth (1 = block0.relu, 20 = block19.relu)" == many.axes[1].get_ylabel()
+
+
+def test_transformers_probes_where_the_units_are(tmp_path: Path) -> None:
+    """DistilBERT's ReLU after pre_classifier (an nn.ReLU() made at each call) is
+    probed; a gated MLP (Llama) is probed at the product that down_proj reads."""
+    pytest.importorskip("transformers")
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+
+    from frivolous.sources.hf_models import TransformersClassifier
+
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 30, (6, 5))
+    distilbert = DistilBertForSequenceClassification(
+        DistilBertConfig(
+            vocab_size=30, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=16, num_labels=3
+        )
+    ).eval()
+    llama = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=30,
+            hidden_size=16,
+            intermediate_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=16,
+        )
+    ).eval()
+    with torch.no_grad():
+        plain = [distilbert(input_ids=tokens).logits, llama(input_ids=tokens).logits.flatten(0, 1)]
+    wrapped = [TransformersClassifier(distilbert, "text-classification"), TransformersClassifier(llama, "causal-lm")]
+    assert wrapped[0].frivolous_layers == (
+        "model.distilbert.transformer.layer.0.ffn.activation",
+        "model.pre_classifier.activation",
+    )
+    assert wrapped[1].frivolous_layers == ("model.model.layers.0.mlp.down_proj.input",)  # not act_fn, the gate half
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        return lambda _module, _args, output: seen.__setitem__(name, output)
+
+    mlp = llama.model.layers[0].mlp
+    for name, module in (
+        ("relu", distilbert.pre_classifier.activation),
+        ("linear", distilbert.pre_classifier),
+        ("product", mlp.down_proj.input),
+        ("gate", mlp.act_fn),
+        ("up", mlp.up_proj),
+    ):
+        module.register_forward_hook(keep(name))
+    with torch.no_grad():
+        for model, logits in zip(wrapped, plain):
+            assert torch.allclose(model(tokens), logits, atol=1e-6)  # probing changes no answer
+    # pre_classifier's own output now reads after the ReLU too (a ReLU of it changes nothing)
+    assert (seen["relu"] >= 0).all() and (seen["relu"] == 0).any() and torch.equal(seen["relu"], seen["linear"])
+    assert torch.allclose(seen["product"], seen["gate"] * seen["up"])
+    mlp.down_proj.input.register_forward_hook(lambda _module, _args, output: torch.zeros_like(output))
+    with torch.no_grad():  # removing the product's units is what down_proj reads
+        assert not torch.allclose(wrapped[1](tokens), plain[1], atol=1e-4)
+
+    config = DistilBertConfig(vocab_size=30, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=16)
+    config.architectures = ["DistilBertForSequenceClassification"]
+    config.save_pretrained(tmp_path / "distilbert")  # no weights: built from its config
+    save_file({"inputs": tokens}, str(tmp_path / "tokens.safetensors"))
+    source = resolve_model(f"hf:{tmp_path / 'distilbert'}")
+    data = resolve_data(str(tmp_path / "tokens.safetensors"), source)
+    table = measure_source(source, data, samplings=1, levels=2, unit="channel", device="cpu", progress=False).table
+    assert table["layer"].tolist()[-1] == "model.pre_classifier.activation" and table["shape"].tolist()[-1] == "16"

@@ -17,6 +17,7 @@ from conftest import TINY_SWEEP
 from frivolous.cli import app
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.reproduce import report, reproduce
+from frivolous.results.page import FIGURE_SCALE, html_figure, html_pairs, png_width
 from frivolous.results.sweep_report import ReportInputs, write_report
 from frivolous.results.verdicts import layer_verdicts, verdicts
 from frivolous.sweeping import run_sweep
@@ -65,9 +66,15 @@ def test_report_has_every_part(sweep_folder: Path) -> None:
     assert "- **trained**: 4 in batches" in text  # each width's two seeds trained together
     html = page.read_text()
     assert html.count("data:image/png;base64,") == len(figures) and "src='figures/" not in html
+    # Each embedded figure is a link to its full-size file beside the page, shown at one scale of its pixels.
+    linked = re.findall(r"<a href='([^']+)' title='open the full-size figure'><img alt='[^']*' width='(\d+)'", html)
+    assert [href for href, _ in linked] == figures
+    assert all(
+        int(width) == round(png_width((sweep_folder / href).read_bytes()) * FIGURE_SCALE) for href, width in linked
+    )
     # The compact table and the flagged count come first; the long sentences sit in a closed details block.
     assert html.index("<table>") < html.index("Flagged runs") < html.index("<details id='details'>")
-    assert html.index("<details id='details'>") < html.index("Over finished, non-collapsed") < html.index("<figure>")
+    assert html.index("<details id='details'>") < html.index("Over finished, non-collapsed") < html.index("<figure ")
     assert "<details id='layers'>" not in html and "### Per layer" not in text  # the tiny MLP has one layer
 
 
@@ -256,3 +263,26 @@ def test_a_trend_within_the_margin_has_its_own_sign_and_class(tmp_path: Path) ->
     html = (tmp_path / "report.html").read_text()
     assert "<td class='verdict rises within'>↗ rises, within the margin (+0.05" in html
     assert "↗ / ↘ rises / falls, within the margin" in html
+
+
+def test_page_blocks_link_figures_and_show_pairs_as_a_table(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = tmp_path / "figures" / "one.png"
+    figure.parent.mkdir()
+    Figure(figsize=(3, 2)).savefig(figure, dpi=100)
+    figure.with_suffix(".svg").write_text("<svg/>")
+    block = html_figure(figure, page=tmp_path / "report.html", caption="a <caption>")
+    shown = round(300 * FIGURE_SCALE)
+    assert block.startswith(
+        f"<figure style='width: {shown}px'><a href='figures/one.png' title='open the full-size figure'><img alt='one' "
+    )
+    assert f"width='{round(300 * FIGURE_SCALE)}'" in block and "data-loaded" not in block  # set by the browser
+    assert "<b>one</b>: a &lt;caption&gt; (full size: <a href='figures/one.png'>PNG</a>, " in block
+    assert "<a href='figures/one.svg'>SVG</a>" in block
+    assert "<a " not in html_figure(figure)  # without the page, nothing to link from
+    assert html_pairs([("seed", "0"), ("a<b", "{'x': 1}")]) == (
+        "<table class='pairs'><tbody><tr><th>seed</th><td>0</td></tr>"
+        "<tr><th>a&lt;b</th><td>{&#x27;x&#x27;: 1}</td></tr></tbody></table>"
+    )
+    assert html_pairs([]) == "" and png_width(b"not a png") is None

@@ -196,7 +196,8 @@ def compress_command(
     seed: int | None = typer.Option(
         None,
         "--seed",
-        help="Seeds the examples drawn, the held-out part and the fit (default 0; a run folder: its spec's seed).",
+        help="Seeds an untrained model's weights, the examples drawn, the held-out part and the fit "
+        "(default 0; a run folder: its spec's seed).",
     ),
     device: str = DEVICE,
     data_root: Path | None = DATA_ROOT,
@@ -335,7 +336,9 @@ def analyze(
     threshold: float | None = typer.Option(None, "--threshold", help="|r| of a repeated pair (default 0.5)."),
     max_samples: int | None = typer.Option(None, "--max-samples", min=2, help="Rows per layer for the correlations."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Examples per forward pass."),
-    seed: int | None = typer.Option(None, "--seed", help="Seeds the examples drawn, masks and samples (default 0)."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seeds an untrained model's weights, the examples drawn, masks and samples (default 0)."
+    ),
     data_root: Path | None = DATA_ROOT,
 ) -> None:
     """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
@@ -346,7 +349,9 @@ def analyze(
 
     try:
         budget = parse_size(max_memory) if max_memory is not None else None
-        source = resolve_model(model, weights=weights, options=parse_model_args(model_args or ()), data_root=data_root)
+        source = resolve_model(
+            model, weights=weights, options=parse_model_args(model_args or ()), data_root=data_root, seed=seed or 0
+        )
         examples_of = resolve_data(data, source, examples=examples, seed=seed or 0, data_root=data_root)
         folder = out if out is not None else Path(default_out(model))
         result = run(

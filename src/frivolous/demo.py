@@ -83,7 +83,7 @@ network: the hidden units, then the weights out of them; paper: what L has more 
 agree: fraction of inputs on which the network predicts S's label (the same function).
 AUC: area under the random-ablation curve of the hidden layer (1: no label ever changes);
 AUC half: the same for the added half of the layer alone.
-similarity: mean number of other units with |Pearson r| >= 0.5; fraction: that / (units - 1).
+similarity: mean number of other units with |Pearson r| >= 0.5; fraction: that / (live units - 1).
 dead: units that never vary; they are left out of the similarity.
 
 - [u,u], [w,0]: every unit has a twin, so the similarity is exactly 2 * sim(S) + 1, and the

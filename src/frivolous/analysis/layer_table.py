@@ -2,11 +2,12 @@
 
 Columns: ``layer``; ``depth`` (1 for the first probed layer, in the order of
 the forward pass for the automatic choice); ``shape`` (one example's
-activation); ``units`` (of the ablation: elements or channels) and
+activation; with batches of different lengths, a length that varies reads
+as its range, ``32x3..8``); ``units`` (of the ablation: elements or channels) and
 ``channels`` (of the correlations); ``auc`` and ``auc_std`` (over
 samplings); ``similarity`` (mean count of other units with |r| >= the
 threshold) and ``similarity_std`` (over units); ``similarity_fraction``
-(similarity / (channels - 1)); ``dead`` units; ``features_last`` (the
+(similarity / (live channels - 1), live: not dead); ``dead`` units; ``features_last`` (the
 layer's units are its last axis, a transformer's features: ``shape`` lists
 them first, as measured). Then, where the measurement
 gives them, the effective-width metrics: ``prunable`` and ``non_prunable``
@@ -16,6 +17,7 @@ units (at 0.8 agreement) and ``pca95``/``pca80`` principal components.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 from rich.table import Table
@@ -36,13 +38,15 @@ HEADINGS = {
 }
 
 
-def layer_frame(result: MeasureResult) -> pd.DataFrame:
+def layer_frame(result: MeasureResult, lengths: Sequence[int] = ()) -> pd.DataFrame:
+    """The table of ``result``; ``lengths``: each batch's length, in the order
+    measured, where the batches differ in length (see :func:`shape_text`)."""
     rows = []
     for depth, (name, layer) in enumerate(result.layers.items(), start=1):
         row = {
             "layer": name,
             "depth": depth,
-            "shape": "x".join(map(str, layer.shape)),
+            "shape": shape_text(layer.shape, lengths),
             "units": layer.ablation.units if layer.ablation else math.nan,
             "channels": layer.channels,
             "auc": layer.auc,
@@ -56,6 +60,17 @@ def layer_frame(result: MeasureResult) -> pd.DataFrame:
         row |= {metric: float(getattr(layer, metric)) for metric in WIDTH_METRICS if hasattr(layer, metric)}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def shape_text(shape: Sequence[int], lengths: Sequence[int] = ()) -> str:
+    """One example's shape as ``"32x5"``. Where the batches differ in length
+    (``lengths``, the first batch's first: the one whose shape was recorded),
+    an axis after the units of the first batch's length varies with the
+    batch, and reads as the range of lengths: ``"32x3..8"``."""
+    if len(set(lengths)) < 2:
+        return "x".join(map(str, shape))
+    span = f"{min(lengths)}..{max(lengths)}"
+    return "x".join([str(size) if axis == 0 or size != lengths[0] else span for axis, size in enumerate(shape)])
 
 
 def width_metrics(frame: pd.DataFrame) -> list[str]:

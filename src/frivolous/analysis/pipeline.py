@@ -109,7 +109,7 @@ def measure_source(
     result = measure_by_layer(
         model.model, data.inputs, layers or own_layers, device=device, progress=progress, **settings
     )
-    table = layer_frame(result)
+    table = layer_frame(result, [batch.shape[-1] for batch in data.inputs] if data.positions_vary else ())
     cautions = tuple(
         w
         for w in (

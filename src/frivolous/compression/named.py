@@ -77,7 +77,7 @@ def compress_named(
     for name, value in (("examples", examples), ("held_out", held_out)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    source = resolve_model(model, weights=weights, options=options, data_root=data_root)
+    source = resolve_model(model, weights=weights, options=options, data_root=data_root, seed=seed)
     drawn = resolve_data(data, source, examples=examples + held_out, seed=seed, data_root=data_root)
     check_fits(source, drawn, device)
     inputs, labels = gather(drawn.inputs)

@@ -153,7 +153,9 @@ class LayerResult:
 
     @property
     def similarity_fraction(self) -> float:
-        """Similarity divided by (units - 1): comparable across widths."""
+        """Similarity divided by (counted units - 1), per sampling, then averaged: the counted units are the
+        live ones (units less dead) under ``dead="exclude"``, all of them under ``"legacy"``. Comparable across
+        widths."""
         return self._over_samplings([s.fraction for s in self.similarities])
 
     @property

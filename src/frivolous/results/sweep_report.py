@@ -480,7 +480,7 @@ def write_html(inputs: ReportInputs, path: Path) -> None:
             "</details>",
         ]
     parts.append("<h2>Figures</h2><div class='figures'>")
-    parts += [html_figure(figure) for figure in inputs.figures]
+    parts += [html_figure(figure, page=path) for figure in inputs.figures]
     parts += ["</div><h2 id='flagged'>Flagged runs</h2>", f"<p>{html.escape(marks.summary())}.</p>"]
     for heading, explanation, table in marks.sections():
         parts += [

@@ -13,8 +13,10 @@ like any classifier to :func:`frivolous.measuring`: one tensor in (token ids,
 or pixel values), logits out. A causal LM's prediction is the next token at
 every position, so its logits are flattened to one row per (example,
 position): removability counts the positions whose next token survives.
-The probed layers are the model's activation modules (the MLPs' GELU/SiLU);
-their features are their last axis, which :func:`frivolous.measuring`
+The probed layers are the model's activation modules (the MLPs' GELU/SiLU;
+a gated MLP's product, which its ``down_proj`` reads, in place of its
+``act_fn``; DistilBERT's ReLU after ``pre_classifier``, made a module to
+probe); their features are their last axis, which :func:`frivolous.measuring`
 detects and measures as the units (see :mod:`frivolous.measuring.axes`). The
 tokenizer and the image processor come from the same folder, when it has
 them. A saved compression's architecture is rebuilt by :func:`rebuild`
@@ -60,11 +62,14 @@ class TransformersClassifier(nn.Module):
     def __init__(self, model: nn.Module, task: str) -> None:
         super().__init__()
         self.model, self.task = model, task
+        gated = _probe_gated_products(model)
+        _probe_inline_relu(model)
         activations = _activation_classes()
         self.frivolous_layers = tuple(
             f"model.{name}"
             for name, module in model.named_modules()
-            if is_activation_module(module) or type(module) in activations
+            if isinstance(module, InputProbe)
+            or ((is_activation_module(module) or type(module) in activations) and module not in gated)
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -73,6 +78,57 @@ class TransformersClassifier(nn.Module):
         if self.task == CAUSAL_LM:
             return self.model(input_ids=inputs, use_cache=False).logits.flatten(0, 1)
         return self.model(input_ids=inputs).logits
+
+
+class InputProbe(nn.Identity):
+    """What a module reads, as a module of its own (``down_proj.input``): it
+    passes its input through, so that probing it probes that input."""
+
+
+def _read_through_probe(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (module.get_submodule("input")(args[0]), *args[1:])
+
+
+def _activate_through_probe(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
+    return module.get_submodule("activation")(output)
+
+
+def _probe_gated_products(model: nn.Module) -> set[nn.Module]:
+    """Give each gated MLP's ``down_proj`` an :class:`InputProbe` child, ``input``.
+
+    A gated MLP (Llama's, Mistral's, Qwen's: ``down_proj(act_fn(gate_proj(x))
+    * up_proj(x))``) has its hidden units in the product that ``down_proj``
+    reads, not in ``act_fn``'s output, the gate half of it. A forward
+    pre-hook passes ``down_proj``'s input through the probe (a parameterless
+    child: the state dict is unchanged), so forward hooks on it measure and
+    ablate the product. Returns the ``act_fn`` modules it stands in for."""
+    replaced: set[nn.Module] = set()
+    for module in list(model.modules()):
+        down, act = getattr(module, "down_proj", None), getattr(module, "act_fn", None)
+        gates = hasattr(module, "gate_proj") or hasattr(module, "gate_up_proj")
+        if not (isinstance(down, nn.Linear) and isinstance(act, nn.Module) and gates):
+            continue
+        if not isinstance(down._modules.get("input"), InputProbe):  # not probed yet
+            down.add_module("input", InputProbe())
+            down.register_forward_pre_hook(_read_through_probe)
+        replaced.add(act)
+    return replaced
+
+
+def _probe_inline_relu(model: nn.Module) -> None:
+    """Give DistilBERT's ``pre_classifier`` an ``nn.ReLU`` child, ``activation``, applied to its output.
+
+    DistilBERT's classifier head calls ``nn.ReLU()(pre_classifier(x))``: a
+    module made anew at each call, which no hook can reach. Applying a ReLU
+    of its own in a forward hook makes that activation a module that can be
+    probed; the head's own ReLU then changes nothing (a ReLU of a ReLU's
+    output, or of zeros where units are removed, is itself)."""
+    head = getattr(model, "pre_classifier", None)
+    if getattr(getattr(model, "config", None), "model_type", None) != "distilbert" or not isinstance(head, nn.Linear):
+        return
+    if "activation" not in head._modules:
+        head.add_module("activation", nn.ReLU())
+        head.register_forward_hook(_activate_through_probe)
 
 
 def _activation_classes() -> set[type]:

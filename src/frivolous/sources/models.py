@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from frivolous.common.seeding import seeded
 from frivolous.sources import factory, hf_models, run_folder, timm_models, torchvision_models
 from frivolous.sources.base import ModelRequest, ModelSource, SourceError, closest
 from frivolous.sources.weights import load_weights
@@ -63,13 +64,21 @@ def resolve_model(
     weights: str | Path | None = None,
     options: Mapping[str, Any] | None = None,
     data_root: Path | None = None,
+    seed: int = 0,
 ) -> ModelSource:
     """The model that ``spec`` names, built with ``options`` (keyword arguments
-    of its builder or factory) and loaded with the weights file ``weights``."""
+    of its builder or factory) and loaded with the weights file ``weights``.
+
+    The builder runs under ``seed`` (the stream ``"model"`` of
+    :func:`frivolous.common.seeding.seeded`): a model left untrained, or the
+    parts of one its weights do not cover, is the same for the same seed,
+    and the global generators are as they were afterwards. A run folder is
+    built from its own spec's seed."""
     scheme, argument = model_scheme(spec)
     if scheme == "run" and (weights is not None or options):
         raise SourceError("a run folder is built from its own spec and weights; drop --weights and --model-arg")
-    source = MODELS[scheme](ModelRequest(argument, MappingProxyType(dict(options or {})), data_root))
+    with seeded(seed, "model"):
+        source = MODELS[scheme](ModelRequest(argument, MappingProxyType(dict(options or {})), data_root))
     if weights is None:
         return source
     load_weights(source.model, weights)

@@ -1,8 +1,9 @@
 """Inputs given as tensors: a file (``.safetensors``, ``.npy``) or random noise (``random:C,H,W``).
 
-A ``.safetensors`` file holds the inputs under ``inputs`` (or as its only
-tensor) and, optionally, class labels under ``labels`` (used only to draw a
-class-stratified sample, and by ``frivolous compress`` to report accuracy);
+A ``.safetensors`` file holds the inputs under ``inputs`` (a file without
+that tensor is an error that lists what it holds) and, optionally, class
+labels under ``labels`` (used only to draw a class-stratified sample, and
+by ``frivolous compress`` to report accuracy);
 a ``.npy`` file is the array of inputs, read with ``allow_pickle=False``.
 Floating-point inputs become float32.
 
@@ -66,14 +67,14 @@ def _read(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         tensors = load_file(str(path))
     except (ValueError, OSError, SafetensorError) as error:  # a pickled .npy is a ValueError, unread
         raise SourceError(f"cannot read data file {path}: {one_line(error)}") from None
-    if "inputs" in tensors:
-        labels = tensors.get("labels")
-        return tensors["inputs"], None if labels is None else labels.long().flatten()
-    if len(tensors) == 1:
-        return next(iter(tensors.values())), None
-    raise SourceError(
-        f"data file {path} holds tensors {sorted(tensors)}; name the inputs 'inputs' (and the labels, if any, 'labels')"
-    )
+    if "inputs" not in tensors:  # never a guess: a file of weights is not a file of examples
+        held = ", ".join(f"{name} {tuple(tensors[name].shape)}" for name in sorted(tensors)) or "no tensors"
+        raise SourceError(
+            f"data file {path} has no tensor named 'inputs' (it holds {held}); "
+            "name the inputs 'inputs' (and the labels, if any, 'labels')"
+        )
+    labels = tensors.get("labels")
+    return tensors["inputs"], None if labels is None else labels.long().flatten()
 
 
 def resolve_random(request: DataRequest) -> DataSource:
