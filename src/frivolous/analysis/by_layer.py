@@ -9,10 +9,17 @@ all, and the bar can say which layer is being measured and when the last
 will be done. The price is one unablated forward pass per layer, small
 beside the ablated re-runs; the curve with every layer ablated at once is
 not measured.
+
+Before the work it prints, on stderr, an estimate from the first batch
+(:mod:`frivolous.measuring.cost`), with what would cut it when it is over an
+hour; where stderr is a log rather than a terminal, progress over layers
+comes as plain lines (:func:`frivolous.common.progress.progress_bar`).
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,9 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from frivolous.measuring import MeasureResult, measure, probes
+from frivolous.common.progress import progress_bar
+from frivolous.measuring import MeasureResult, measure
+from frivolous.measuring.cost import estimate
 
 MATERIALISE_BYTES = 4 << 30
 """Inputs read from files (decoded images) are kept in memory as one tensor
@@ -44,12 +52,30 @@ def measure_by_layer(
     data = in_memory(data)
     results, last = {}, None
     with said_once():
-        names = probes(model, data, layers, device=device)
-        bar = tqdm(names, desc="layers", unit="layer", disable=None if progress is None else not progress)
-        for name in bar:
-            bar.set_postfix_str(name, refresh=True)
-            last = measure(model, data, [name], device=device, all_layers=False, progress=False, **options)
-            results[name] = last.layers[name]
+        defaults = inspect.signature(measure).parameters
+        cost = estimate(
+            model,
+            data,
+            layers,
+            levels=options.get("levels", defaults["levels"].default),
+            samplings=options.get("samplings", defaults["samplings"].default),
+            batch_size=options.get("batch_size"),
+            device=device,
+        )
+        names = cost.layers
+        if progress is not False:
+            for line in (cost.line(), cost.suggestion()):
+                if line:
+                    print(line, file=sys.stderr, flush=True)
+        bar = progress_bar(total=len(names), progress=progress, desc="layers", unit="layer")
+        try:
+            for name in names:
+                bar.set_postfix_str(name, refresh=True)  # in a log: one line per layer
+                last = measure(model, data, [name], device=device, all_layers=False, progress=False, **options)
+                results[name] = last.layers[name]
+                bar.update(1)
+        finally:
+            bar.close()
     assert last is not None
     return MeasureResult(
         layers=results,

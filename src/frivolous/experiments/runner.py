@@ -13,18 +13,17 @@ A sweep's folder::
 
 from __future__ import annotations
 
-import io
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from frivolous.common.files import read_json, write_atomically, write_json
+from frivolous.common.progress import progress_bar
 from frivolous.experiments.batching import BatchRuns, plan
 from frivolous.experiments.executors import Executor, GroupTask, Task
 from frivolous.experiments.executors import executor as make_executor
@@ -32,9 +31,6 @@ from frivolous.experiments.run_pipeline import complete
 from frivolous.experiments.sweep import SweepSpec
 from frivolous.measuring.inputs import resolve_device
 from frivolous.runs.layout import RunLayout
-
-LOG_EVERY = 60.0
-"""Seconds between progress lines where stderr is not a terminal."""
 
 SWEEP_SPEC, SWEEP_INFO, RUNS = "sweep.yaml", "sweep.json", "runs"
 
@@ -161,32 +157,6 @@ def complete_runs(
         info["batch_runs"] = str(batch_runs) if executor.batches else "off"
         write_json(out / SWEEP_INFO, info)
     return Completed(out, len(planned), len(planned) - len(todo), elsewhere, started)
-
-
-class _Lines(io.TextIOBase):
-    """A stream that turns a progress bar's redrawn line into one plain line
-    per redraw, for a log file (``nohup frivolous reproduce ... > log``)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream, self.last = stream, ""
-
-    def write(self, text: str) -> int:
-        line = text.replace("\r", "").strip()
-        if line and line != self.last:  # closing repaints the last state: once is enough
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self.last = line
-        return len(text)
-
-
-def progress_bar(*, progress: bool | None, **options: Any) -> tqdm:
-    """A tqdm bar: redrawn in place on a terminal; where stderr is not one
-    (a background job's log) and ``progress`` is None, a plain line at most
-    every :data:`LOG_EVERY` seconds, so that hours of work still show how far
-    they got; none when ``progress`` is False."""
-    if progress is None and not sys.stderr.isatty():
-        return tqdm(**options, file=_Lines(sys.stderr), mininterval=LOG_EVERY, maxinterval=LOG_EVERY, ascii=True)
-    return tqdm(**options, disable=not progress if progress is not None else None)
 
 
 def _info(out: Path, preset: str, scale: str, device: str, total: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
+from torch.utils.flop_counter import FlopCounterMode
 
 from frivolous.measuring.masks import apply_keep
 from frivolous.measuring.network import Capture, ProbedNetwork, labels_of, logits_of, same_outputs
@@ -396,6 +397,26 @@ class GraphNetwork(ProbedNetwork):
         if len(layers) == 1 and layers[0] in self._splits and self._splits[layers[0]].suffix is not None:
             return self._splits[layers[0]].bytes_per_example
         return self._full_bytes
+
+    def rerun_share(self, layer: str, capture: Capture | None = None, flops: int = 0) -> float:
+        if not self.affects_output(layer):
+            return 0.0
+        split = self._splits.get(layer)
+        if split is None or split.suffix is None:
+            return 1.0
+        if capture is not None and flops > 0:
+            keep = torch.ones(
+                1, *capture.state[split.live[0]].shape[1:], dtype=torch.bool, device=capture.inputs.device
+            )
+            try:
+                with FlopCounterMode(display=False) as counter:
+                    self._run_suffix(split, capture, keep)
+                return min(1.0, counter.get_total_flops() / flops)
+            except Exception:  # an estimate: fall back to activation bytes
+                pass
+        if not split.bytes_per_example or not self._full_bytes:
+            return 1.0
+        return min(1.0, split.bytes_per_example / self._full_bytes)
 
 
 def _node_bytes(nodes: Iterable[fx.Node]) -> int:

@@ -69,6 +69,14 @@ class ProbedNetwork(ABC):
         """Estimated activation bytes per example of one ablated re-run, or
         None if unknown; used to size batches of masks."""
 
+    def rerun_share(self, layer: str, capture: Capture | None = None, flops: int = 0) -> float:
+        """The share of one forward pass that ablating ``layer`` re-runs (1.0:
+        the whole network; a graph split re-runs only what follows the
+        layer), used to estimate a measurement's cost: counted in
+        multiply-adds on ``capture`` (whose unablated pass took ``flops``)
+        where given and countable, else estimated by activation bytes."""
+        return 1.0 if self.affects_output(layer) else 0.0
+
     def depends_on_inputs(self, layer: str) -> bool:
         """Whether ``layer``'s value can depend on the input examples; False
         for a value computed from the parameters alone (Swin-V2's position-bias
