@@ -107,27 +107,43 @@ def trained(model: nn.Module, bundle, spec: TrainSpec) -> nn.Module:
     return model.eval()
 
 
-def networks(scale: float) -> list[tuple[str, nn.Module, object]]:
-    teacher = datasets.load("teacher", seed=0, input_dim=10, n_train=4000, n_val=0, n_test=1000)
-    digits = datasets.load("mnist1d", seed=0, num_samples=5000)
+MLP, CNN, RESIDUAL = "MLP 4x, teacher 10-dim", "cnn1d 4x, MNIST-1D", "residual 1-D net, MNIST-1D"
+
+
+def networks(scale: float, names: tuple[str, ...] = (MLP, CNN, RESIDUAL)) -> list[tuple[str, nn.Module, object]]:
+    """The networks ``names`` (all three by default), trained: each from its own seed, so one
+    trained alone is the network trained beside the others."""
     epochs = lambda n: max(1, round(n * scale))  # noqa: E731
-    mlp = trained(
-        zoo.create("mlp", 4.0, in_features=10, num_classes=2, init="he_normal", seed=0),
-        teacher,
-        TrainSpec(optimizer="adam", lr=1e-3, batch_size=100, epochs=epochs(40)),
-    )
-    cnn = trained(
-        zoo.create("cnn1d", 4.0, num_classes=10, init="he_normal", seed=0),
-        digits,
-        TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(30)),
-    )
-    torch.manual_seed(0)
-    residual = trained(ResidualNet1d(), digits, TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(20)))
-    return [
-        ("MLP 4x, teacher 10-dim", mlp, teacher),
-        ("cnn1d 4x, MNIST-1D", cnn, digits),
-        ("residual 1-D net, MNIST-1D", residual, digits),
-    ]
+    built = []
+    if MLP in names:
+        teacher = datasets.load("teacher", seed=0, input_dim=10, n_train=4000, n_val=0, n_test=1000)
+        mlp = trained(
+            zoo.create("mlp", 4.0, in_features=10, num_classes=2, init="he_normal", seed=0),
+            teacher,
+            TrainSpec(optimizer="adam", lr=1e-3, batch_size=100, epochs=epochs(40)),
+        )
+        built.append((MLP, mlp, teacher))
+    if CNN in names or RESIDUAL in names:
+        digits = datasets.load("mnist1d", seed=0, num_samples=5000)
+    if CNN in names:
+        cnn = trained(
+            zoo.create("cnn1d", 4.0, num_classes=10, init="he_normal", seed=0),
+            digits,
+            TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(30)),
+        )
+        built.append((CNN, cnn, digits))
+    if RESIDUAL in names:
+        torch.manual_seed(0)
+        spec = TrainSpec(optimizer="adam", lr=3e-3, batch_size=100, epochs=epochs(20))
+        built.append((RESIDUAL, trained(ResidualNet1d(), digits, spec), digits))
+    return built
+
+
+def calibration_of(bundle) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded :data:`CALIBRATION` training examples every method is fitted on, with their labels."""
+    train = bundle.train
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CALIBRATION]
+    return train.inputs[chosen], train.labels[chosen]
 
 
 def predictions(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -228,10 +244,9 @@ def resnet50_speed() -> None:
 def norm_treatments(scale: float) -> None:
     """Agreement of the fold and of magnitude pruning on the residual network, with
     ``fv.compress``'s correction alone and with every norm recomputed after it."""
-    name, model, bundle = networks(scale)[2]
-    train, test = bundle.train, bundle.test
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CALIBRATION]
-    calibration, reference = (train.inputs[chosen], train.labels[chosen]), predictions(model, test.inputs)
+    [(name, model, bundle)] = networks(scale, (RESIDUAL,))
+    test, calibration = bundle.test, calibration_of(bundle)
+    reference = predictions(model, test.inputs)
     print(f"{name}: agreement with fv.compress's correction alone / with every norm recomputed after it")
     for ratio in RATIOS:
         for method in ("fold", "magnitude"):
@@ -274,9 +289,7 @@ def main() -> None:
     started = time.perf_counter()
     rows = []
     for name, model, bundle in networks(args.epochs_scale):
-        train, test = bundle.train, bundle.test
-        chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CALIBRATION]
-        calibration = (train.inputs[chosen], train.labels[chosen])
+        test, calibration = bundle.test, calibration_of(bundle)
         base, reference = accuracy(model, test), predictions(model, test.inputs)
         print(f"\n{name}: {parameter_count(model):,} parameters, test accuracy {base:.4f}")
         for ratio in RATIOS:

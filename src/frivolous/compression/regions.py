@@ -29,6 +29,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from frivolous.measuring.graph import ancestors
 from frivolous.measuring.operators import is_inplace
 
 CACHE_BYTES = 2 * 2**30
@@ -63,18 +64,6 @@ def descendants(graph: fx.Graph, modules: Iterable[str]) -> set[fx.Node]:
     return reached
 
 
-def ancestors(targets: Iterable[fx.Node]) -> set[fx.Node]:
-    """``targets`` and every node they depend on."""
-    found: set[fx.Node] = set()
-    stack = list(targets)
-    while stack:
-        node = stack.pop()
-        if node not in found:
-            found.add(node)
-            stack.extend(node.all_input_nodes)
-    return found
-
-
 class Cache:
     """The values at a cut of the traced network, for every calibration batch.
 
@@ -96,7 +85,7 @@ class Cache:
         self.region: set[fx.Node] = set(self.nodes)
         self.frontier: list[fx.Node] = list(self.placeholders)
         self.values: list[tuple[torch.Tensor, ...]] | None = None  # per batch, the frontier's values
-        self._graphs: dict[tuple, fx.Graph] = {}
+        self._graphs: dict[tuple, tuple[fx.Graph, set[int]]] = {}
         self.follows_edges = not _flows_through_writes(self.nodes, dict(model.named_modules()))
         """False when a value reaches a node only by being written into (``t.add_(y)`` whose
         result is dropped while ``t`` is read later): the graph's edges then miss a
@@ -129,19 +118,18 @@ class Cache:
         """For each batch, the values of ``ends``, computed inside ``region`` from
         the cached frontier (or from the inputs, when nothing is cached)."""
         if self.values is not None:
-            graph = self._graph(tuple(self.frontier), tuple(ends), frozenset(region))
+            graph, written = self._graph(tuple(self.frontier), tuple(ends), frozenset(region))
             interpreter = _LiveInterpreter(self.model, self.traced, graph)
-            written = self._written(graph)
             for values in self.values:
                 yield interpreter.run(*(v.clone() if i in written else v for i, v in enumerate(values)))
         else:
-            graph = self._graph(tuple(self.placeholders), tuple(ends), frozenset(self.nodes))
+            graph, _ = self._graph(tuple(self.placeholders), tuple(ends), frozenset(self.nodes))
             interpreter = _LiveInterpreter(self.model, self.traced, graph)
             for batch in self.batches():
                 yield interpreter.run(batch)
 
     def _written(self, graph: fx.Graph) -> set[int]:
-        """The inputs of ``graph`` that an operation may write into (``x += y``,
+        """The inputs of ``graph`` that an operation may write into (``t.add_(y)``,
         ``relu(inplace=True)``): they are copied before each run, so that the
         cache stays as it was."""
         modules = dict(self.model.named_modules())
@@ -152,10 +140,13 @@ class Cache:
             if any(is_inplace(user, modules) and user.args and user.args[0] is p for user in p.users)
         }
 
-    def _graph(self, inputs: tuple[fx.Node, ...], ends: tuple[fx.Node, ...], region: frozenset) -> fx.Graph:
+    def _graph(
+        self, inputs: tuple[fx.Node, ...], ends: tuple[fx.Node, ...], region: frozenset
+    ) -> tuple[fx.Graph, set[int]]:
         """A graph reading ``inputs`` and returning the values of ``ends``, made
         of the nodes of ``region`` that ``ends`` need (the output node's own
-        value when it is one of ``ends``)."""
+        value when it is one of ``ends``), and its inputs written into
+        (:meth:`_written`); made once for each set of inputs, ends and region."""
         key = (inputs, ends, region)
         if key not in self._graphs:
             needed = (ancestors(ends) if self.follows_edges else set(self.nodes)) & region - set(inputs)
@@ -166,7 +157,7 @@ class Cache:
                     env[node] = graph.node_copy(node, lambda n: env[n])
             values = [fx.node.map_arg(e.args[0], env.__getitem__) if e.op == "output" else env[e] for e in ends]
             graph.output(tuple(values))
-            self._graphs[key] = graph
+            self._graphs[key] = (graph, self._written(graph))
         return self._graphs[key]
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from frivolous.common.validation import check_choice, check_positive, check_threshold
 from frivolous.measuring.axes import FeaturesLast, features_last_option
 from frivolous.measuring.engine import CHECK_EXAMPLES, Settings, prepare, run
-from frivolous.measuring.inputs import evaluating, iter_inputs, resolve_device
+from frivolous.measuring.inputs import evaluating, first_batch, resolve_device
 from frivolous.measuring.masks import UNITS, Unit, resolve_levels
 from frivolous.measuring.measurement import AblationCurve, MeasureResult
 from frivolous.measuring.repetition import DEAD_MODES, DeadMode
@@ -147,10 +147,7 @@ def probes(
     on a few examples of ``data``."""
     target = resolve_device(device)
     with evaluating(model, target), torch.inference_mode():
-        first = next(iter_inputs(data, CHECK_EXAMPLES, target), None)
-        if first is None:
-            raise ValueError("data is empty: it holds no examples to measure on")
-        _, names, _ = prepare(model, first, layers)
+        _, names, _ = prepare(model, first_batch(data, CHECK_EXAMPLES, target), layers)
     return names
 
 

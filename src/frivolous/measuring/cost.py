@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from frivolous.measuring.engine import prepare
-from frivolous.measuring.inputs import batch_count, evaluating, iter_inputs, resolve_device
+from frivolous.measuring.inputs import batch_count, evaluating, first_batch, resolve_device
 from frivolous.measuring.masks import resolve_levels
 
 AN_HOUR = 3600.0
@@ -109,9 +109,7 @@ def estimate(
     :func:`frivolous.measuring.probes` does (None: the automatic choice)."""
     target = resolve_device(device)
     with evaluating(model, target), torch.inference_mode():
-        first = next(iter_inputs(data, batch_size, target), None)
-        if first is None:
-            raise ValueError("data is empty: it holds no examples to measure on")
+        first = first_batch(data, batch_size, target)
         network, names, _ = prepare(model, first, layers)
         seconds = _one_pass(model, first, target) / len(first)
         with FlopCounterMode(display=False) as counter:

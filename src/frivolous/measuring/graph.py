@@ -74,6 +74,18 @@ def _keep_names(layers: frozenset[str]) -> dict[str, str]:
     return {name: f"keep_{i}" for i, name in enumerate(sorted(layers))}
 
 
+def ancestors(targets: Iterable[fx.Node]) -> set[fx.Node]:
+    """``targets`` and every node they depend on."""
+    found: set[fx.Node] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node not in found:
+            found.add(node)
+            stack.extend(node.all_input_nodes)
+    return found
+
+
 def _copy_if_tensor(value: Any) -> Any:
     return value.clone() if isinstance(value, torch.Tensor) else value
 
@@ -103,7 +115,7 @@ class GraphNetwork(ProbedNetwork):
         self._inplace = any(is_inplace(n, self.modules) for n in self.graph.nodes)
         self.logits = self._reduce_output_to_logits()
         self._batch_nodes = self._descendants(n for n in self.graph.nodes if n.op == "placeholder")
-        self._logit_ancestors = self._ancestors(self.logits)
+        self._logit_ancestors = ancestors([self.logits])
         self._full_bytes: int | None = None
         self._nodes: dict[str, fx.Node] = {}
         self._canonical: dict[fx.Node, str] = {}
@@ -209,16 +221,6 @@ class GraphNetwork(ProbedNetwork):
 
     def affects_output(self, layer: str) -> bool:
         return self._nodes[layer] in self._logit_ancestors
-
-    def _ancestors(self, node: fx.Node) -> set[fx.Node]:
-        seen: set[fx.Node] = set()
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(current.all_input_nodes)
-        return seen
 
     def _split(self, layer: str) -> _Split:
         """The suffix of ``layer``: what depends on it *and* leads to the logits

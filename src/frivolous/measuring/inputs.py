@@ -90,6 +90,14 @@ def iter_inputs(data: Any, batch_size: int | None, device: torch.device) -> Iter
                 yield chunk.to(device, non_blocking=True)
 
 
+def first_batch(data: Any, batch_size: int | None, device: torch.device) -> torch.Tensor:
+    """The first batch :func:`iter_inputs` yields; data with none is a clear error."""
+    first = next(iter_inputs(data, batch_size, device), None)
+    if first is None:
+        raise ValueError("data is empty: it holds no examples to measure on")
+    return first
+
+
 def batch_count(data: Any, batch_size: int | None) -> int | None:
     """Number of batches :func:`iter_inputs` will yield, if known in advance."""
     whole = _as_tensor(data)
