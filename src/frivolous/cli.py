@@ -339,15 +339,40 @@ def analyze(
     seed: int | None = typer.Option(
         None, "--seed", help="Seeds an untrained model's weights, the examples drawn, masks and samples (default 0)."
     ),
+    estimator: str | None = typer.Option(
+        None,
+        "--estimator",
+        help="paper (default: the paper's samplings, each a permutation every example shares) or sampled (every "
+        "example its own random masks: less noise per pass, 95% intervals on AUC and prunable units).",
+    ),
+    precision: float | None = typer.Option(
+        None,
+        "--precision",
+        help="With --estimator sampled: stop ablating a layer once its AUC interval is within +- this "
+        "(e.g. 0.01; default: every example).",
+    ),
+    dtype: str | None = typer.Option(
+        None,
+        "--dtype",
+        help="float32 (default, the paper's), bfloat16 or float16: the format of the forward passes "
+        "(bfloat16 runs on AMX/AVX512-BF16 CPUs and GPU tensor cores; labels within its rounding may flip).",
+    ),
+    autocast: bool = typer.Option(
+        False, "--autocast", help="With --dtype: keep float32 weights and autocast each pass (the usual GPU path)."
+    ),
+    channels_last: bool = typer.Option(
+        False, "--channels-last", help="Images and activations channels last (faster convolutions on CPU and GPU)."
+    ),
     data_root: Path | None = DATA_ROOT,
 ) -> None:
     """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
     from frivolous.analysis import analyze as run
     from frivolous.analysis.layer_table import terminal_table
-    from frivolous.analysis.options import default_out, layer_names, parse_model_args, parse_size
+    from frivolous.analysis.options import default_out, estimator_options, layer_names, parse_model_args, parse_size
     from frivolous.sources import SourceError, resolve_data, resolve_model
 
     try:
+        estimation = estimator_options(estimator, precision)
         budget = parse_size(max_memory) if max_memory is not None else None
         source = resolve_model(
             model, weights=weights, options=parse_model_args(model_args or ()), data_root=data_root, seed=seed or 0
@@ -368,11 +393,16 @@ def analyze(
             max_samples=max_samples,
             batch_size=batch_size,
             seed=seed,
+            dtype=dtype,
+            autocast=autocast or None,
+            channels_last=channels_last or None,
+            **estimation,
         )
     except (SourceError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    console = Console(width=max(Console().width, 130 + int(result.table["layer"].str.len().max())))
+    intervals = 30 if "auc_low" in result.table else 0  # the sampled estimator's [low, high] beside AUC and prunable
+    console = Console(width=max(Console().width, 130 + intervals + int(result.table["layer"].str.len().max())))
     for warning in result.warnings:
         console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
     console.print(

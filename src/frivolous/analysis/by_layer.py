@@ -1,14 +1,14 @@
-"""Measuring a model one probed layer at a time, with a progress bar over layers.
+"""Measuring a model for ``frivolous analyze``: every probed layer, with the
+cost said first and progress over layers.
 
-Each layer is a call of :func:`frivolous.measuring` of its own. The numbers are
-those of one call over every layer (each layer's masks and samples are drawn
-from streams named after the layer: see :mod:`frivolous.common.seeding`),
-but only one layer's samples are held at a time, which bounds the memory of
-a deep network's correlations by its widest layer rather than by the sum of
-all, and the bar can say which layer is being measured and when the last
-will be done. The price is one unablated forward pass per layer, small
-beside the ablated re-runs; the curve with every layer ablated at once is
-not measured.
+This is one call of :func:`frivolous.measuring` over every layer (one
+trace, one unablated pass shared by every layer, each layer's masks
+re-running only what follows it; the correlation samples of a deep network
+on much data are held in groups of layers that fit in memory: see
+:mod:`frivolous.measuring.engine`; with the sampled estimator, one pass in
+which each example is ablated in every layer that still needs examples:
+:mod:`frivolous.measuring.sampled`); the curve with every layer ablated at
+once is not measured.
 
 Before the work it prints, on stderr, an estimate from the first batch
 (:mod:`frivolous.measuring.cost`), with what would cut it when it is over an
@@ -18,7 +18,6 @@ comes as plain lines (:func:`frivolous.common.progress.progress_bar`).
 
 from __future__ import annotations
 
-import inspect
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,9 +28,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from frivolous.common.progress import progress_bar
 from frivolous.measuring import MeasureResult, measure
-from frivolous.measuring.cost import estimate
+from frivolous.measuring.cost import Cost
 
 MATERIALISE_BYTES = 4 << 30
 """Inputs read from files (decoded images) are kept in memory as one tensor
@@ -50,40 +48,24 @@ def measure_by_layer(
     """:func:`frivolous.measuring` of ``model`` on ``data``, layer by layer
     (``options``: its keyword arguments; ``all_layers`` is always off)."""
     data = in_memory(data)
-    results, last = {}, None
     with said_once():
-        defaults = inspect.signature(measure).parameters
-        cost = estimate(
+        return measure(
             model,
             data,
             layers,
-            levels=options.get("levels", defaults["levels"].default),
-            samplings=options.get("samplings", defaults["samplings"].default),
-            batch_size=options.get("batch_size"),
             device=device,
+            progress=progress,
+            all_layers=False,
+            on_cost=None if progress is False else say,
+            **options,
         )
-        names = cost.layers
-        if progress is not False:
-            for line in (cost.line(), cost.suggestion()):
-                if line:
-                    print(line, file=sys.stderr, flush=True)
-        bar = progress_bar(total=len(names), progress=progress, desc="layers", unit="layer")
-        try:
-            for name in names:
-                bar.set_postfix_str(name, refresh=True)  # in a log: one line per layer
-                last = measure(model, data, [name], device=device, all_layers=False, progress=False, **options)
-                results[name] = last.layers[name]
-                bar.update(1)
-        finally:
-            bar.close()
-    assert last is not None
-    return MeasureResult(
-        layers=results,
-        all_layers=None,
-        examples=last.examples,
-        settings=last.settings | {"layers": names},
-        predicted=last.predicted,
-    )
+
+
+def say(cost: Cost) -> None:
+    """The estimate, and what would cut it when it is over an hour, on stderr."""
+    for line in (cost.line(), cost.suggestion()):
+        if line:
+            print(line, file=sys.stderr, flush=True)
 
 
 @contextmanager

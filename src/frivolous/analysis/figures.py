@@ -126,7 +126,7 @@ def metrics_by_depth(table: pd.DataFrame, stem: str | Path, title: str | None = 
     widths = [metric for metric in WIDTH_LINES if metric in width_metrics(table)]
     with style.panels(len(PANELS) + bool(widths), title=title) as (fig, axes):
         for ax, (metric, label) in zip(axes, PANELS.items()):
-            error = frame["auc_std"] if metric == "auc" else None
+            error = auc_error(frame) if metric == "auc" else None
             ax.errorbar(frame["depth"], frame[metric], yerr=error, marker="o", markersize=4, color="C0")
             ax.set_ylabel(label)
         if widths:
@@ -148,8 +148,22 @@ def metrics_by_depth(table: pd.DataFrame, stem: str | Path, title: str | None = 
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if i + style.MAX_COLUMNS >= len(axes):  # nothing below it
                 ax.set_xlabel("depth (probed layer, in network order)")
-        style.footnote(fig, ["AUC error bars: standard deviation over samplings"])
+        style.footnote(
+            fig,
+            [
+                "AUC error bars: 95% confidence interval (sampled estimator)"
+                if "auc_low" in frame
+                else "AUC error bars: standard deviation over samplings"
+            ],
+        )
         return style.save(fig, stem)
+
+
+def auc_error(frame: pd.DataFrame) -> np.ndarray | pd.Series:
+    """The AUC's error bars: its std over samplings, or the sampled estimator's interval (below, above)."""
+    if "auc_low" in frame:
+        return np.vstack([frame["auc"] - frame["auc_low"], frame["auc_high"] - frame["auc"]])
+    return frame["auc_std"]
 
 
 def chosen_layers(layers: list[str], count: int = HISTOGRAM_LAYERS) -> list[str]:

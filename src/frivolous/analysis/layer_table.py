@@ -12,6 +12,10 @@ layer's units are its last axis, a transformer's features: ``shape`` lists
 them first, as measured). Then, where the measurement
 gives them, the effective-width metrics: ``prunable`` and ``non_prunable``
 units (at 0.8 agreement) and ``pca95``/``pca80`` principal components.
+With the sampled estimator (``--estimator sampled``) ``auc_std`` is NaN (no
+samplings) and each layer adds its 95% intervals: ``auc_low``, ``auc_high``,
+``auc_half_width`` (what ``--precision`` bounds), ``prunable_low``,
+``prunable_high``, and ``ablation_examples``, the predictions its curve used.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def layer_frame(result: MeasureResult, lengths: Sequence[int] = ()) -> pd.DataFr
             "features_last": layer.features_last,
         }
         row |= {metric: float(getattr(layer, metric)) for metric in WIDTH_METRICS if hasattr(layer, metric)}
+        row |= layer.ablation.interval_columns() if layer.ablation else {}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -84,17 +89,18 @@ def terminal_table(frame: pd.DataFrame, title: str) -> Table:
     extra = width_metrics(frame)
     for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *(HEADINGS[m] for m in extra)):
         table.add_column(column, justify="right", no_wrap=True)
-    for row in frame.itertuples(index=False):
+    aucs, prunable = auc_texts(frame), prunable_texts(frame)
+    for i, row in enumerate(frame.itertuples(index=False)):
         table.add_row(
             row.layer,
             str(row.depth),
             row.shape,
             _count(row.units),
-            f"{row.auc:.3f} ± {row.auc_std:.3f}",
+            aucs[i],
             f"{row.similarity:.2f} ± {row.similarity_std:.2f}",
             f"{row.similarity_fraction:.4f}",
             str(row.dead),
-            *(_number(getattr(row, metric)) for metric in extra),
+            *(prunable[i] if metric == "prunable" else _number(getattr(row, metric)) for metric in extra),
         )
     table.add_section()
     means = frame[["auc", "similarity", "similarity_fraction", *extra]].mean()
@@ -123,14 +129,39 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
             "channels": frame["channels"],
         }
     )
-    shown["AUC"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(frame["auc"], frame["auc_std"])]
+    shown["AUC"] = auc_texts(frame)
     shown["similarity"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(frame["similarity"], frame["similarity_std"])]
     shown["fraction"] = frame["similarity_fraction"].map(lambda v: f"{v:.4f}")
     shown["dead"] = frame["dead"]
     for metric in width_metrics(frame):
-        shown[HEADINGS[metric]] = frame[metric].map(_number)
+        shown[HEADINGS[metric]] = prunable_texts(frame) if metric == "prunable" else frame[metric].map(_number)
     shown["features"] = frame["features_last"].map({True: "last axis", False: "first axis"})
     return shown
+
+
+def sampled(frame: pd.DataFrame) -> bool:
+    """Whether the table holds the sampled estimator's intervals (``--estimator sampled``)."""
+    return "auc_low" in frame
+
+
+def auc_texts(frame: pd.DataFrame) -> list[str]:
+    """Each layer's AUC as read: ``0.912 ± 0.004`` (std over samplings), or
+    with the sampled estimator ``0.912 [0.905, 0.919]`` (its 95% interval)."""
+    if sampled(frame):
+        return [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame["auc"], frame["auc_low"], frame["auc_high"])]
+    return [f"{m:.3f} ± {s:.3f}" for m, s in zip(frame["auc"], frame["auc_std"])]
+
+
+def prunable_texts(frame: pd.DataFrame) -> list[str]:
+    """Each layer's prunable units as read, with the sampled estimator's 95% interval: ``12.3 [10.0, 14.1]``."""
+    if "prunable" not in frame:
+        return []
+    if sampled(frame):
+        return [
+            f"{_number(m)} [{_number(lo)}, {_number(hi)}]"
+            for m, lo, hi in zip(frame["prunable"], frame["prunable_low"], frame["prunable_high"])
+        ]
+    return [_number(m) for m in frame["prunable"]]
 
 
 def _count(value: float) -> str:

@@ -36,11 +36,20 @@ FRACTION_TEXT = {
 <frivolous.measuring.repetition.SimilarityResult.fraction>`: the mean count over the counted units - 1)."""
 
 
-def layers_text(dead: str) -> str:
+SPREAD_TEXT = {
+    "paper": "± its std over samplings",
+    "sampled": "[its 95% confidence interval], estimated with random masks drawn for every example (the "
+    "sampled estimator; prunable units with their 95% interval too)",
+}
+"""How the AUC's spread reads, per estimator."""
+
+
+def layers_text(dead: str, estimator: str = "paper") -> str:
     """The paragraph above the layer table, its fraction in the words of the ``dead`` setting."""
     return (
         "One row per probed layer, in network order. AUC: area under the random-ablation curve (1: every unit "
-        "can go without changing an answer), ± its std over samplings; similarity: the number of other units "
+        f"can go without changing an answer), {SPREAD_TEXT.get(estimator, SPREAD_TEXT['paper'])}; similarity: the "
+        "number of other units "
         "each unit correlates with at |r| at or above the threshold, averaged over units, ± its std over "
         f"units; {FRACTION_TEXT.get(dead, FRACTION_TEXT['exclude'])}; dead: channels with no variance over the "
         "samples; units: what the ablation removes (elements or channels), channels: what is correlated. "
@@ -86,6 +95,7 @@ def write_html(
     shown, note = layer_rows(table)
     general, settings = run_rows(run)
     dead = str((run.get("settings") or {}).get("dead", "exclude"))
+    estimator = str((run.get("settings") or {}).get("estimator", "paper"))
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{STYLE}{WARNING_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -94,7 +104,7 @@ def write_html(
     parts += [
         "<h2>Summary</h2><p>Network values are means over the probed layers.</p>",
         html_pairs(summary),
-        f"<h2>Layers</h2><p>{html.escape(layers_text(dead) + note)}</p>",
+        f"<h2>Layers</h2><p>{html.escape(layers_text(dead, estimator) + note)}</p>",
         html_table(shown, table_class="compact"),
         "<h2>Figures</h2><p>Each figure opens at full size when clicked.</p><div class='figures'>",
     ]

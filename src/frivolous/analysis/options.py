@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from frivolous.measuring.sampled import ESTIMATORS
 from frivolous.sources.base import SourceError, option_value
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$")
@@ -22,6 +23,22 @@ def parse_size(text: str) -> int:
     if size < 1:
         raise SourceError(f"--max-memory must be at least one byte, got {text!r}")
     return size
+
+
+def estimator_options(estimator: str | None, precision: float | None) -> dict[str, Any]:
+    """``--estimator`` and ``--precision`` checked before any model is loaded,
+    as keyword arguments of :func:`frivolous.measuring` (empty: the paper's estimator).
+    A precision is an interval's half-width, which only the sampled estimator has."""
+    if estimator is not None and estimator not in ESTIMATORS:
+        raise SourceError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if precision is not None:
+        if not 0 < precision <= 0.5:
+            raise SourceError(
+                f"--precision must lie in (0, 0.5] (the half-width of each layer's AUC interval), got {precision:g}"
+            )
+        if estimator != "sampled":
+            raise SourceError("--precision needs --estimator sampled: the paper's samplings have no interval")
+    return {"estimator": estimator, "precision": precision} if estimator is not None else {}
 
 
 def parse_model_args(items: Iterable[str]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from frivolous.analysis.output_files import AnalysisLayout
 from frivolous.common.version import __version__
 from frivolous.measuring import MeasureResult
 from frivolous.measuring.collapse import ONE_CLASS_SHARE
+from frivolous.measuring.sampled import unreached
 from frivolous.sources.base import DataSource, ModelSource, SourceError
 from frivolous.sources.fit import check_fits
 
@@ -116,6 +117,7 @@ def measure_source(
             data.meaningless,
             one_class_warning(result, model.categories),
             "every unit of every probed layer is dead: no correlation is defined" if result.all_dead else "",
+            unreached(result),
         )
         if w
     )

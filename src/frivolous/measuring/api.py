@@ -4,7 +4,8 @@ with repetition)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -12,11 +13,15 @@ from torch import nn
 
 from frivolous.common.validation import check_choice, check_positive, check_threshold
 from frivolous.measuring.axes import FeaturesLast, features_last_option
-from frivolous.measuring.engine import CHECK_EXAMPLES, Settings, prepare, run
+from frivolous.measuring.cost import Cost
+from frivolous.measuring.engine import Settings, run
 from frivolous.measuring.inputs import evaluating, first_batch, resolve_device
 from frivolous.measuring.masks import UNITS, Unit, resolve_levels
 from frivolous.measuring.measurement import AblationCurve, MeasureResult
+from frivolous.measuring.numerics import Numerics
+from frivolous.measuring.preparing import CHECK_EXAMPLES, prepare
 from frivolous.measuring.repetition import DEAD_MODES, DeadMode
+from frivolous.measuring.sampled import ESTIMATORS, Estimator, check_precision, measure_sampled
 
 
 def measure(
@@ -37,6 +42,12 @@ def measure(
     max_memory: int | None = None,
     progress: bool | None = None,
     features_last: FeaturesLast = None,
+    estimator: Estimator = "paper",
+    precision: float | None = None,
+    on_cost: Callable[[Cost], None] | None = None,
+    dtype: str = "float32",
+    autocast: bool = False,
+    channels_last: bool = False,
 ) -> MeasureResult:
     """Measure how removable and how repeated the units of ``model`` are.
 
@@ -71,8 +82,13 @@ def measure(
             ``"legacy"`` counts each as -1 like the released code.
         all_layers: also measure one curve with all probed layers ablated at once.
         max_memory: bytes of activations one batched re-run may use (default:
-            1 GiB on CPU, a quarter of free memory on CUDA).
-        progress: show progress bars (default: when attached to a terminal).
+            1 GiB on CPU, a quarter of free memory on CUDA): masks, and where
+            one mask of a whole batch does not fit, its examples, are split
+            into re-runs that fit. Also bounds the correlation samples held
+            at once (default 4 GiB): layers whose samples need more are
+            measured in groups, one unablated pass over the data each.
+        progress: show progress bars (default: when attached to a terminal;
+            plain lines where stderr is a log).
         features_last: which probed layers hold their units in the last axis
             rather than the first after the batch. A transformer's hidden
             activations are ``(batch, tokens, features)``: read as they come,
@@ -86,13 +102,33 @@ def measure(
             :mod:`frivolous.measuring.axes`); True or False says it of every
             probed layer; layer names list exactly the features-last layers
             (names of layers that are not probed are allowed).
+        estimator: how removability is measured. ``"paper"`` (default): the
+            paper's ``samplings`` random permutations, each shared by every
+            example. ``"sampled"``: every example its own random nested masks,
+            which estimates the same expected curve with far less noise per
+            forward pass, and gives each curve a 95% confidence interval on
+            its AUC and prunable units (:mod:`frivolous.measuring.sampled`);
+            ``samplings`` then counts the repetition measurement's draws only.
+        precision: with ``estimator="sampled"``, stop ablating a layer once
+            its AUC's 95% interval is at most this half-width (at least 30
+            examples first); None (default) uses every example.
+        on_cost: called with the estimated cost
+            (:class:`~frivolous.measuring.cost.Cost`) once the first batch is
+            prepared, before the work.
+        dtype: ``"float32"`` (default, the paper's), ``"bfloat16"`` or
+            ``"float16"``: the number format of the forward passes (a copy of
+            the model cast to it, unless ``autocast``); correlation samples
+            stay float32. See :mod:`frivolous.measuring.numerics`.
+        autocast: with a 16-bit ``dtype``, keep the weights float32 and run
+            the passes under :func:`torch.autocast` (the usual GPU path).
+        channels_last: 4-d inputs and activations channels last, the layout
+            CPU (oneDNN) and GPU (cuDNN) convolutions are fastest in.
     """
     settings = _settings(
         levels, samplings, unit, seed, threshold, max_samples, dead, all_layers, max_memory, features_last=features_last
     )
-    return run(
-        model, data, layers, settings, device=resolve_device(device), batch_size=_batch(batch_size), progress=progress
-    )
+    settings = replace(settings, numerics=Numerics(dtype, autocast, channels_last))
+    return _estimated(model, data, layers, settings, estimator, precision, device, batch_size, progress, on_cost)
 
 
 def ablation_curve(
@@ -109,8 +145,12 @@ def ablation_curve(
     max_memory: int | None = None,
     progress: bool | None = None,
     features_last: FeaturesLast = None,
+    estimator: Estimator = "paper",
+    precision: float | None = None,
 ) -> AblationCurve:
-    """The random-ablation curve of one layer (see :func:`measure` for the arguments)."""
+    """The random-ablation curve of one layer (see :func:`measure` for the
+    arguments); with ``estimator="sampled"`` a
+    :class:`~frivolous.measuring.measurement.SampledCurve`, with its intervals."""
     if not isinstance(layer, str):
         raise TypeError(f"layer must be one layer name, got {type(layer).__name__}")
     settings = _settings(
@@ -126,9 +166,7 @@ def ablation_curve(
         repetition=False,
         features_last=features_last,
     )
-    result = run(
-        model, data, [layer], settings, device=resolve_device(device), batch_size=_batch(batch_size), progress=progress
-    )
+    result = _estimated(model, data, [layer], settings, estimator, precision, device, batch_size, progress)
     curve = next(iter(result.layers.values())).ablation
     assert curve is not None
     return curve
@@ -186,6 +224,37 @@ def _settings(
         max_memory=max_memory,
         features_last=features_last_option(features_last),
     )
+
+
+def _estimated(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str] | str | None,
+    settings: Settings,
+    estimator: Estimator,
+    precision: float | None,
+    device: str | torch.device,
+    batch_size: int | None,
+    progress: bool | None,
+    on_cost: Callable[[Cost], None] | None = None,
+) -> MeasureResult:
+    """The measurement with the paper's estimator of removability, or the sampled one, as ``estimator`` says."""
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_precision(precision, estimator)
+    target, batches = resolve_device(device), _batch(batch_size)
+    if estimator == "sampled":
+        return measure_sampled(
+            model,
+            data,
+            layers,
+            settings,
+            precision,
+            device=target,
+            batch_size=batches,
+            progress=progress,
+            on_cost=on_cost,
+        )
+    return run(model, data, layers, settings, device=target, batch_size=batches, progress=progress, on_cost=on_cost)
 
 
 def _batch(batch_size: int | None) -> int | None:

@@ -1,40 +1,41 @@
-"""What a layer-by-layer measurement will cost, said before it starts.
+"""What a measurement will cost, said before it starts.
 
 The unit is the *forward-pass equivalent*: one unablated forward pass of
-every example. Measuring one probed layer on its own (as ``frivolous
-analyze`` does) executes
+every example. A measurement executes
 
-* one unablated pass (the reference predictions and the captures), and
-* for each distinct mask, a re-run of the part of the network after the
-  layer: its graph split's suffix (:mod:`frivolous.measuring.graph`), or the
-  whole network where there is none.
+* one unablated pass over the data (the reference predictions and the
+  captures of every probed layer at once; one more per extra group of layers
+  when the correlation samples of all layers would not fit in memory
+  together: see :mod:`frivolous.measuring.engine`), and
+* for each probed layer and each distinct mask, a re-run of the part of the
+  network after the layer: its graph split's suffix
+  (:mod:`frivolous.measuring.graph`), or the whole network where there is none.
 
-The share of a pass that a suffix re-runs is counted in multiply-adds
-(``torch.utils.flop_counter``: convolutions and matrix products) by running
-it once with one mask on one example; where nothing is counted (a model
-without them) it is estimated by the suffix's activation bytes against the
-whole graph's (the sizes that size batches of masks). The distinct masks of a
+This is the floor: nothing less measures the same numbers. The share of a
+pass that a suffix re-runs is counted in multiply-adds
+(``torch.utils.flop_counter``: convolutions and matrix products) when the
+split is checked on one example; where nothing is counted (a model without
+them) it is estimated by the suffix's activation bytes against the whole
+graph's (the sizes that size batches of masks). The distinct masks of a
 layer are ``samplings`` per level strictly between 0 and 1, plus one for
 removing everything (the same mask in every sampling); removing nothing is
-never run. Traces and checks, a few passes of the first batch per layer, are
-not counted. The time is the count times one timed forward pass of the first
-batch, scaled to every example.
+never run. The trace and the checks, a few passes of one example, are not
+counted. The time is the count times the timed capture of the first batch,
+scaled to every example.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from frivolous.measuring.engine import prepare
-from frivolous.measuring.inputs import batch_count, evaluating, first_batch, resolve_device
+from frivolous.measuring.inputs import batch_count, evaluating, first_batch, known_examples, resolve_device
 from frivolous.measuring.masks import resolve_levels
+from frivolous.measuring.preparing import Prepared, prepare_timed
 
 AN_HOUR = 3600.0
 """Estimates above this many seconds come with a suggestion of what would cut them."""
@@ -42,7 +43,7 @@ AN_HOUR = 3600.0
 
 @dataclass(frozen=True)
 class Cost:
-    """The estimated cost of measuring ``layers`` one at a time on ``examples`` examples."""
+    """The estimated cost of measuring ``layers`` on ``examples`` examples."""
 
     layers: list[str]
     passes: float
@@ -104,38 +105,35 @@ def estimate(
     batch_size: int | None = None,
     device: str | torch.device = "auto",
 ) -> Cost:
-    """The :class:`Cost` of measuring ``layers`` of ``model`` on ``data`` one
-    layer at a time, from its first batch; ``layers`` resolved as
-    :func:`frivolous.measuring.probes` does (None: the automatic choice)."""
+    """The :class:`Cost` of measuring ``layers`` of ``model`` on ``data``, from
+    its first batch; ``layers`` resolved as :func:`frivolous.measuring.probes`
+    does (None: the automatic choice). :func:`frivolous.measuring.measure`
+    says the same before its work when asked (``on_cost``)."""
     target = resolve_device(device)
     with evaluating(model, target), torch.inference_mode():
         first = first_batch(data, batch_size, target)
-        network, names, _ = prepare(model, first, layers)
-        seconds = _one_pass(model, first, target) / len(first)
-        with FlopCounterMode(display=False) as counter:
-            one = network.capture(first[:1])
-        flops = counter.get_total_flops()
-        masks = distinct_masks(levels, samplings)
-        passes = sum(1.0 + masks * network.rerun_share(name, one, flops) for name in names)
-    examples = _examples(data, batch_size, len(first))
-    return Cost(names, passes, passes * seconds * examples, examples, masks, str(target))
+        prepared, seconds = prepare_timed(model, first, layers)
+    examples = example_count(data, batch_size, len(first))
+    return prepared_cost(prepared, seconds, examples, distinct_masks(levels, samplings))
 
 
-def _one_pass(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    model(inputs)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
+def prepared_cost(prepared: Prepared, seconds: float, examples: int, masks: int, passes_over_data: int = 1) -> Cost:
+    """The :class:`Cost` of measuring ``prepared`` (whose capture of the first
+    batch took ``seconds``) on ``examples`` examples with ``masks`` distinct
+    masks per layer, in ``passes_over_data`` unablated passes."""
+    network = prepared.network
+    passes = passes_over_data + masks * sum(network.rerun_share(name) for name in prepared.names)
+    total = passes * seconds_per_example(seconds, len(prepared.capture.inputs)) * examples
+    return Cost(prepared.names, passes, total, examples, masks, str(prepared.capture.inputs.device))
 
 
-def _examples(data: Any, batch_size: int | None, first: int) -> int:
-    whole = data[0] if isinstance(data, (tuple, list)) and len(data) == 2 else data
-    if isinstance(whole, torch.Tensor) and whole.ndim:
-        return len(whole)
-    dataset = getattr(data, "dataset", None)
-    if dataset is not None and hasattr(dataset, "__len__"):
-        return len(dataset)
-    return first * (batch_count(data, batch_size) or 1)
+def seconds_per_example(seconds: float, examples: int) -> float:
+    """One example's share of the timed capture of the first batch."""
+    return seconds / max(examples, 1)
+
+
+def example_count(data: Any, batch_size: int | None, first: int) -> int:
+    """The number of examples in ``data``: as it says where it does, else
+    estimated from the first batch's length and the number of batches."""
+    known = known_examples(data)
+    return known if known is not None else first * (batch_count(data, batch_size) or 1)

@@ -12,9 +12,8 @@ view (:mod:`frivolous.measuring.axes`).
 from __future__ import annotations
 
 import itertools
-import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,22 +21,27 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from frivolous.common.progress import progress_bar
 from frivolous.common.validation import check_finite
 from frivolous.measuring.axes import features_last_probes, onto_activation, units_first
-from frivolous.measuring.graph import GraphNetwork, TraceMismatch
-from frivolous.measuring.hooks import HookNetwork
-from frivolous.measuring.inputs import batch_count, evaluating, iter_inputs
+from frivolous.measuring.cost import Cost, example_count, prepared_cost
+from frivolous.measuring.inputs import batch_count, evaluating, iter_inputs, known_examples
 from frivolous.measuring.masks import Unit, count_units, keep_mask, removal_counts, unit_permutation, unit_shape
 from frivolous.measuring.measurement import ALL_LAYERS, AblationCurve, LayerResult, MeasureResult
 from frivolous.measuring.network import Capture, ProbedNetwork, labels_of
+from frivolous.measuring.numerics import Numerics
 from frivolous.measuring.pca import variance_spectrum
-from frivolous.measuring.probes import describe_valid, model_layers, resolve_name
+from frivolous.measuring.preparing import prepare_timed
 from frivolous.measuring.repetition import DeadMode, pair_statistics
-from frivolous.measuring.samples import RowSampler
+from frivolous.measuring.samples import RowSampler, row_count
 
 CPU_MEMORY_BUDGET = 1 << 30
-CHECK_EXAMPLES = 16
-"""Examples on which the fast ablation paths are checked against the model."""
+"""Bytes of activations one batched re-run may use on a CPU, unless ``max_memory`` says otherwise."""
+SAMPLE_MEMORY_BUDGET = 4 << 30
+"""Bytes of correlation samples held at once, unless ``max_memory`` says
+otherwise: layers whose samples need more are measured in groups, one
+unablated pass over the data each (ResNet-50 on 1,000 images at the paper's
+50,000 rows and 3 samplings holds about 14 GB of samples over its 49 layers)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Settings:
     all_layers: bool = True
     max_memory: int | None = None
     features_last: bool | tuple[str, ...] | None = None
+    numerics: Numerics = field(default_factory=Numerics)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -66,7 +71,7 @@ class Settings:
             "max_samples": self.max_samples,
             "seed": self.seed,
             "dead": self.dead,
-        }
+        } | self.numerics.describe()
 
 
 class _Curve:
@@ -118,15 +123,18 @@ class _Curve:
     def masks(self) -> int:
         return int(self.unchanged.numel())
 
-    def evaluate(self, network: ProbedNetwork, capture: Capture, reference: torch.Tensor, chunk: int) -> None:
+    def evaluate(self, network: ProbedNetwork, capture: Capture, reference: torch.Tensor, chunk: Chunk) -> None:
         n = capture.size
         self.examples += n
-        for start in range(0, self.masks, chunk):
-            stop = min(start + chunk, self.masks)
-            keeps = {l: k[start:stop].view(stop - start, *self.unit_shapes[l]) for l, k in self.keeps.items()}
-            keeps = {l: onto_activation(k) if l in self.features_last else k for l, k in keeps.items()}
-            labels = labels_of(network.ablate(capture, keeps)).view(stop - start, n)
-            self.unchanged[start:stop] += (labels == reference).sum(1)
+        for begin in range(0, n, chunk.examples):
+            end = min(begin + chunk.examples, n)
+            part = capture if end - begin == n else network.narrow(capture, begin, end)
+            for start in range(0, self.masks, chunk.masks):
+                stop = min(start + chunk.masks, self.masks)
+                keeps = {l: k[start:stop].view(stop - start, *self.unit_shapes[l]) for l, k in self.keeps.items()}
+                keeps = {l: onto_activation(k) if l in self.features_last else k for l, k in keeps.items()}
+                labels = labels_of(network.ablate(part, keeps)).view(stop - start, end - begin)
+                self.unchanged[start:stop] += (labels == reference[begin:end]).sum(1)
 
     def skip(self, examples: int) -> None:
         """Count a batch that cannot change (the output does not depend on these layers)."""
@@ -147,103 +155,6 @@ class _Curve:
         )
 
 
-def _build_network(model: nn.Module, first: torch.Tensor) -> tuple[ProbedNetwork, str | None]:
-    try:
-        return GraphNetwork(model), None
-    except Exception as error:
-        return HookNetwork(model, first[:2]), f"{type(error).__name__}: {error}"
-
-
-def _resolve_layers(
-    network: ProbedNetwork, model: nn.Module, layers: Sequence[str] | None, left_out: Sequence[str] = ()
-) -> list[str]:
-    if layers is None:
-        declared = model_layers(model)
-        names = declared if declared is not None else [n for n in network.default_layers if n not in left_out]
-        if not names:
-            raise ValueError(
-                "nothing to probe: the model applies no activation function (ReLU, GELU, tanh, ...) "
-                "to a hidden layer computed from its inputs; name the layers to probe with layers=[...]. "
-                + describe_valid(network.names)
-            )
-    else:
-        names = [layers] if isinstance(layers, str) else list(layers)
-        if not names:
-            raise ValueError("layers is empty; pass None for the automatic choice, or layer names")
-    return list(dict.fromkeys(resolve_name(name, network.names, network.multi_call) for name in names))
-
-
-def prepare(
-    model: nn.Module, first: torch.Tensor, layers: Sequence[str] | None
-) -> tuple[ProbedNetwork, list[str], Capture]:
-    """The model seen as a :class:`ProbedNetwork` (traced, else hooked; the
-    fast paths checked on ``first``), the resolved probe names, and the
-    capture of the batch ``first``. Warns of every fallback it takes."""
-    network, trace_error = _build_network(model, first)
-    if trace_error:
-        warnings.warn(
-            f"torch.fx cannot trace the model ({trace_error}); measuring with forward hooks: "
-            "module outputs only, and ablation re-runs the whole network",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-    try:
-        names, capture, check = _select(network, model, first, layers)
-        notes = network.check(check)
-    except TraceMismatch as error:
-        warnings.warn(f"{error}; measuring with forward hooks instead", RuntimeWarning, stacklevel=4)
-        network = HookNetwork(model, first[:2])
-        names, capture, _ = _select(network, model, first, layers)
-        notes = []
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=4)
-    return network, names, capture
-
-
-def _select(
-    network: ProbedNetwork, model: nn.Module, first: torch.Tensor, layers: Sequence[str] | None
-) -> tuple[list[str], Capture, Capture]:
-    """The resolved probes, selected in ``network``, with their captures of
-    ``first`` and of its first :data:`CHECK_EXAMPLES` examples.
-
-    Every probe must hold one row per example: masks and samples are drawn
-    along its first axis. A value computed from the parameters alone (the
-    sigmoid of Swin-V2's position-bias MLP, ``(heads, tokens, tokens)``) does
-    not: the automatic choice leaves it out, and naming it (in ``layers`` or
-    the model's ``frivolous_layers``) is an error that says so, rather than a
-    shape error, or worse a silently wrong curve, deep inside an ablation."""
-    names = _resolve_layers(network, model, layers)
-    network.select(names)
-    captures = network.capture(first), network.capture(first[:CHECK_EXAMPLES])
-    _check_finite(captures[0].logits, captures[0].activations)
-    unbatched = [name for name in names if not _holds_examples(network, name, captures)]
-    if not unbatched:
-        return names, *captures
-    if layers is not None or model_layers(model) is not None:
-        name, value = unbatched[0], captures[0].activations[unbatched[0]]
-        raise ValueError(
-            f"layer {name!r} cannot be probed: its value, of shape {tuple(value.shape)} on {len(first)} "
-            "examples, does not hold one row per example (it does not depend on the inputs: computed from the "
-            "parameters alone, as a position bias), so it has no per-example units to remove or correlate; "
-            "name layers computed from the inputs"
-        )
-    names = _resolve_layers(network, model, layers, left_out=unbatched)
-    network.select(names)
-    return names, network.capture(first), network.capture(first[:CHECK_EXAMPLES])
-
-
-def _holds_examples(network: ProbedNetwork, name: str, captures: Sequence[Capture]) -> bool:
-    """Whether probe ``name`` can depend on the inputs and its first axis is the
-    batch in every capture: the inputs' first axis (not the logits', which a
-    causal LM flattens to one row per position). The captures differ in length
-    when the first batch has more than :data:`CHECK_EXAMPLES` examples, which
-    catches a value whose first axis merely has the batch's length; the traced
-    graph knows what depends on the inputs whatever the lengths."""
-    return network.depends_on_inputs(name) and all(
-        c.activations[name].ndim > 0 and c.activations[name].shape[0] == len(c.inputs) for c in captures
-    )
-
-
 def _memory_budget(settings: Settings, device: torch.device) -> int:
     if settings.max_memory is not None:
         return settings.max_memory
@@ -253,11 +164,53 @@ def _memory_budget(settings: Settings, device: torch.device) -> int:
     return CPU_MEMORY_BUDGET
 
 
-def _chunk(network: ProbedNetwork, curve: _Curve, examples: int, budget: int) -> int:
+@dataclass(frozen=True)
+class Chunk:
+    """How much of one curve's work one batched re-run takes: ``masks`` masks
+    of ``examples`` examples (``masks * examples`` copies of the suffix)."""
+
+    masks: int
+    examples: int
+
+
+def _chunk(network: ProbedNetwork, curve: _Curve, examples: int, budget: int) -> Chunk:
+    """As many masks per re-run as ``budget`` bytes of activations hold for
+    all ``examples``; where not even one mask fits, one mask of as many
+    examples as fit (at least one)."""
     per_example = network.rerun_bytes(curve.layers)
     if not per_example:
-        return min(curve.masks, 8)
-    return int(np.clip(budget // (per_example * examples), 1, max(curve.masks, 1)))
+        return Chunk(min(curve.masks, 8), examples)
+    copies = budget // per_example
+    if copies < examples:
+        return Chunk(1, max(int(copies), 1))
+    return Chunk(int(np.clip(copies // examples, 1, max(curve.masks, 1))), examples)
+
+
+def _groups(
+    names: list[str], activations: dict[str, torch.Tensor], examples: int | None, settings: Settings, budget: int
+) -> list[list[str]]:
+    """The probed layers in groups, in order, whose correlation samples fit in
+    ``budget`` bytes together (a layer that alone does not is a group of its
+    own). Each group costs one unablated pass over the data, so a measurement
+    whose samples fit makes exactly one; ``examples`` None (a loader of
+    unknown length) counts every layer at its full ``max_samples``.
+    ``activations`` are the first batch's, units first."""
+    if not settings.repetition:
+        return [names]
+    groups: list[list[str]] = [[]]
+    held = 0
+    for name in names:
+        value = activations[name]
+        rows = row_count(value) // max(len(value), 1) * examples if examples is not None else None
+        kept = settings.max_samples if rows is None else min(rows, settings.max_samples)
+        copies = settings.samplings if rows is None or rows > settings.max_samples else 1
+        size = kept * copies * (value.shape[1] if value.ndim > 1 else 1) * value.element_size()
+        if groups[-1] and held + size > budget:
+            groups.append([])
+            held = 0
+        groups[-1].append(name)
+        held += size
+    return groups
 
 
 def run(
@@ -269,48 +222,82 @@ def run(
     device: torch.device,
     batch_size: int | None,
     progress: bool | None,
+    on_cost: Callable[[Cost], None] | None = None,
 ) -> MeasureResult:
-    with evaluating(model, device), torch.inference_mode():
-        batches = iter_inputs(data, batch_size, device)
+    """Measure ``layers`` of ``model`` on ``data``: one trace, one unablated
+    pass over the data per group of layers (one, unless their correlation
+    samples would not fit in memory together), each batch's capture shared
+    by every layer of the group, and each layer's masks re-running only what
+    follows it. ``on_cost`` hears the estimated cost before the work."""
+    numerics = settings.numerics
+    model = numerics.model(model)
+    with evaluating(model, device), torch.inference_mode(), numerics.running(device):
+        batches = (numerics.inputs(x) for x in iter_inputs(data, batch_size, device))
         first = next(batches, None)
         if first is None:
             raise ValueError("data is empty: it holds no examples to measure on")
-        network, names, first_capture = prepare(model, first, layers)
+        prepared, seconds = prepare_timed(model, first, layers)
+        network, names, first_capture = prepared.network, prepared.names, prepared.capture
         last = features_last_probes(network, first, first_capture.activations, settings.features_last)
-        shapes = {name: tuple(value.shape[1:]) for name, value in units_first(first_capture.activations, last).items()}
+        first_activations = units_first(first_capture.activations, last)
+        shapes = {name: tuple(value.shape[1:]) for name, value in first_activations.items()}
         curves = _curves(network, names, shapes, settings, device, last)
-        samplers = (
-            {name: RowSampler(settings.max_samples, settings.samplings, settings.seed, name) for name in names}
-            if settings.repetition
-            else {}
-        )
         budget = _memory_budget(settings, device)
-        captures = itertools.chain([first_capture], (network.capture(x) for x in batches))
+        examples_known = known_examples(data)
+        groups = _groups(names, first_activations, examples_known, settings, _sample_budget(settings))
+        if on_cost is not None:
+            examples_estimated = example_count(data, batch_size, len(first))
+            on_cost(prepared_cost(prepared, seconds, examples_estimated, _masks_per_layer(curves), len(groups)))
+        total = batch_count(data, batch_size)
+        bar = progress_bar(
+            total=len(names) * total if total else None,
+            progress=progress,
+            desc="layers" if total == 1 else "layers x batches",
+            unit="layer",
+        )
         examples = 0
         predicted: dict[int, int] = {}
-        bar = tqdm(
-            captures,
-            total=batch_count(data, batch_size),
-            desc="measuring",
-            unit="batch",
-            disable=None if progress is None else not progress,
-            leave=False,
-        )
-        for capture in bar:
-            activations = units_first(capture.activations, last)
-            _check_capture(capture.logits, activations, shapes, settings.unit)
-            examples += capture.size
-            for name, sampler in samplers.items():
-                sampler.add(activations[name])
-            reference = labels_of(capture.logits)
-            for label, count in zip(*torch.unique(reference, return_counts=True)):
-                predicted[int(label)] = predicted.get(int(label), 0) + int(count)
-            for curve in curves:
-                if any(network.affects_output(l) for l in curve.layers):
-                    curve.evaluate(network, capture, reference, _chunk(network, curve, capture.size, budget))
-                else:
-                    curve.skip(capture.size)
-        similarities, spectra = _similarities(samplers, settings, progress)
+        similarities: dict[str, tuple] = {}
+        spectra: dict[str, tuple] = {}
+        try:
+            for number, group in enumerate(groups):
+                if len(groups) > 1:
+                    network.select(group)  # the batches to come capture this group's layers only
+                captures: Iterator[Capture] = (
+                    itertools.chain([first_capture], (network.capture(x) for x in batches))
+                    if number == 0
+                    else (network.capture(numerics.inputs(x)) for x in iter_inputs(data, batch_size, device))
+                )
+                group_curves = [c for c in curves if c.name in group or (number == 0 and c.name == ALL_LAYERS)]
+                samplers = (
+                    {name: RowSampler(settings.max_samples, settings.samplings, settings.seed, name) for name in group}
+                    if settings.repetition
+                    else {}
+                )
+                for capture in captures:
+                    activations = units_first({name: capture.activations[name] for name in group}, last)
+                    _check_capture(capture.logits, activations, shapes, settings.unit)
+                    reference = labels_of(capture.logits)
+                    if number == 0:
+                        examples += capture.size
+                        for label, count in zip(*torch.unique(reference, return_counts=True)):
+                            predicted[int(label)] = predicted.get(int(label), 0) + int(count)
+                    for name, sampler in samplers.items():
+                        sampler.add(activations[name].float())  # float32 samples whatever the format
+                    for curve in group_curves:
+                        bar.set_postfix_str(curve.name, refresh=True)  # in a log: a line per layer
+                        if any(network.affects_output(l) for l in curve.layers):
+                            curve.evaluate(network, capture, reference, _chunk(network, curve, capture.size, budget))
+                        else:
+                            curve.skip(capture.size)
+                        if curve.name != ALL_LAYERS:
+                            bar.update(1)
+                with torch.autocast(device.type, enabled=False):  # correlations in float32 always
+                    found, spectrum = _similarities(samplers, settings, progress)
+                similarities |= found
+                spectra |= spectrum
+        finally:
+            bar.close()
     by_layer = {c.name: c.result() for c in curves if c.name != ALL_LAYERS}
     joint = next((c.result() for c in curves if c.name == ALL_LAYERS), None)
     results = {
@@ -332,6 +319,14 @@ def run(
         settings=described,
         predicted=dict(sorted(predicted.items())),
     )
+
+
+def _masks_per_layer(curves: list[_Curve]) -> int:
+    return max((c.masks for c in curves if c.name != ALL_LAYERS), default=0)
+
+
+def _sample_budget(settings: Settings) -> int:
+    return settings.max_memory if settings.max_memory is not None else SAMPLE_MEMORY_BUDGET
 
 
 def _curves(

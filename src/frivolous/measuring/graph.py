@@ -13,7 +13,7 @@ once, so one call of the suffix evaluates ``M`` masks on ``N`` examples as
 one batch of ``M * N``. A probe the output does not depend on needs no
 re-run at all.
 
-The split is verified on the first batch (an all-keeping mask must give the
+The split is verified on the first example (an all-keeping mask must give the
 reference logits); a probe that fails the check is ablated by re-running
 the whole graph instead, and a model whose trace does not reproduce its own
 output is handed to :class:`~frivolous.measuring.hooks.HookNetwork`.
@@ -100,6 +100,7 @@ class _Split:
     suffix: fx.GraphModule | None  # None: re-run the whole graph instead
     bytes_per_example: int | None
     batchable: bool = True  # False: live values not stackable, one mask per call
+    flops_per_example: int = 0  # multiply-adds of one re-run of one example, counted by check(); 0: unknown
 
 
 class GraphNetwork(ProbedNetwork):
@@ -117,6 +118,7 @@ class GraphNetwork(ProbedNetwork):
         self._batch_nodes = self._descendants(n for n in self.graph.nodes if n.op == "placeholder")
         self._logit_ancestors = ancestors([self.logits])
         self._full_bytes: int | None = None
+        self._full_flops = 0
         self._nodes: dict[str, fx.Node] = {}
         self._canonical: dict[fx.Node, str] = {}
         self.multi_call: dict[str, int] = {}
@@ -349,33 +351,33 @@ class GraphNetwork(ProbedNetwork):
         return module(inputs, **kwargs)
 
     def check(self, capture: Capture) -> list[str]:
-        """Verify the trace against the model, then each split, on this batch.
+        """Verify the trace against the model, then each split, on the first
+        example of this batch (one example: the checks stay small beside the
+        measurement, and they count each split's multiply-adds on the way).
 
         Raises :class:`TraceMismatch` if the traced graph does not reproduce
         the model's own logits; a split that fails is replaced by a re-run of
         the whole graph, with a warning."""
-        expected = logits_of(self._model(capture.inputs))
-        if not same_outputs(capture.logits, expected) or not torch.equal(
-            labels_of(capture.logits), labels_of(expected)
-        ):
+        one = self.narrow(capture, 0, 1)
+        expected = logits_of(self._model(one.inputs))
+        if not same_outputs(one.logits, expected) or not torch.equal(labels_of(one.logits), labels_of(expected)):
             raise TraceMismatch("the torch.fx trace of the model does not reproduce its output")
         warnings = []
-        n = capture.size
         for name in self._selected:
             split = self._splits.get(name)
             if split is None:
                 continue
-            values = [capture.state[node] for node in split.live]
             split.batchable = all(
-                not batched or (isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n)
-                for v, batched in zip(values, split.batched)
+                not batched or (isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == capture.size)
+                for v, batched in zip((capture.state[node] for node in split.live), split.batched)
             )
-            masks = 2 if split.batchable else 1
-            keep = torch.ones(masks, *values[0].shape[1:], dtype=torch.bool, device=values[0].device)
+            keep = torch.ones(1, *one.state[split.probe].shape[1:], dtype=torch.bool, device=one.inputs.device)
             reason = "its re-run does not reproduce the model's output"
             try:
-                out = self._run_suffix(split, capture, keep)
-                ok = same_outputs(out, capture.logits.repeat(masks, *([1] * (capture.logits.ndim - 1))))
+                with FlopCounterMode(display=False) as counter:
+                    out = self._run_suffix(split, one, keep)
+                ok = same_outputs(out, one.logits)
+                split.flops_per_example = counter.get_total_flops()
             except Exception as error:
                 ok, reason = False, f"{type(error).__name__}: {error}"
             if not ok:
@@ -383,13 +385,31 @@ class GraphNetwork(ProbedNetwork):
                 warnings.append(f"layer {name!r}: {reason}; ablating it by re-running the whole network (slower)")
         return warnings
 
+    def narrow(self, capture: Capture, start: int, stop: int) -> Capture:
+        n = capture.size
+        state = {
+            node: value[start:stop]
+            if node in self._batch_nodes and isinstance(value, torch.Tensor) and value.ndim and len(value) == n
+            else value
+            for node, value in capture.state.items()
+        }
+        return Capture(
+            inputs=capture.inputs[start:stop],
+            logits=capture.logits[start:stop],
+            activations={name: state[self._nodes[name]] for name in capture.activations},
+            state=state,
+        )
+
     def _estimate_sizes(self, inputs: torch.Tensor) -> None:
-        """Record the per-example size of every node, from one example."""
+        """Record the per-example size of every node, and the multiply-adds of
+        one example's whole pass, from one example."""
         self._shapes_known = True
         try:
-            ShapeProp(self.module).propagate(inputs[:1])
+            with FlopCounterMode(display=False) as counter:
+                ShapeProp(self.module).propagate(inputs[:1])
         except Exception:
             return
+        self._full_flops = counter.get_total_flops()
         for split in self._splits.values():
             nodes = self._descendants([split.probe]) & self._logit_ancestors
             split.bytes_per_example = _node_bytes(nodes)
@@ -406,6 +426,8 @@ class GraphNetwork(ProbedNetwork):
         split = self._splits.get(layer)
         if split is None or split.suffix is None:
             return 1.0
+        if split.flops_per_example and self._full_flops:  # counted by check() and the size pass
+            return min(1.0, split.flops_per_example / self._full_flops)
         if capture is not None and flops > 0:
             keep = torch.ones(
                 1, *capture.state[split.live[0]].shape[1:], dtype=torch.bool, device=capture.inputs.device

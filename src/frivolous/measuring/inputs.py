@@ -98,6 +98,18 @@ def first_batch(data: Any, batch_size: int | None, device: torch.device) -> torc
     return first
 
 
+def known_examples(data: Any) -> int | None:
+    """The number of examples in ``data`` where it says so without a pass over
+    it (a tensor, an ``(inputs, labels)`` pair, a loader of a sized dataset)."""
+    whole = _as_tensor(data)
+    if whole is None and _is_pair(data):
+        whole = _as_tensor(data[0])
+    if whole is not None:
+        return len(whole) if whole.ndim else None
+    dataset = getattr(data, "dataset", None)
+    return len(dataset) if dataset is not None and hasattr(dataset, "__len__") else None
+
+
 def batch_count(data: Any, batch_size: int | None) -> int | None:
     """Number of batches :func:`iter_inputs` will yield, if known in advance."""
     whole = _as_tensor(data)

@@ -89,6 +89,11 @@ class AblationCurve:
         their three "crosses")."""
         return float(self.crossings(agreement).max() * self.units)
 
+    def interval_columns(self) -> dict[str, float]:
+        """Columns a sampled estimate adds to the layer tables (its confidence
+        intervals, :class:`SampledCurve`); the paper's samplings add none."""
+        return {}
+
     def frame(self) -> pd.DataFrame:
         samplings, levels = self.curves.shape
         return pd.DataFrame(
@@ -100,6 +105,41 @@ class AblationCurve:
                 "unchanged": self.curves.reshape(-1),
             }
         )
+
+
+@dataclass(frozen=True)
+class SampledCurve(AblationCurve):
+    """An ablation curve estimated with random nested masks drawn for every
+    example (``estimator="sampled"``, :mod:`frivolous.measuring.sampled`).
+
+    ``curves`` holds one row: the estimate of the paper's curve averaged over
+    permutations, so :attr:`auc` is the estimated AUC and :meth:`prunable`
+    reads the estimated curve. Its spread is not a std over samplings (there
+    are none: :attr:`auc_std` is NaN) but a confidence interval.
+    ``examples`` counts the predictions this curve used, which with a
+    precision target can be fewer than the data holds."""
+
+    auc_interval: tuple[float, float]
+    """The AUC's interval at ``confidence``: a normal interval from the per-example contributions."""
+    prunable_interval: tuple[float, float]
+    """The prunable units' interval at ``confidence``: a percentile bootstrap over examples."""
+    half_width: float
+    """Half the width of the AUC's interval before it is clipped to [0, 1]; what ``precision`` bounds."""
+    confidence: float
+
+    @property
+    def auc_std(self) -> float:
+        return math.nan
+
+    def interval_columns(self) -> dict[str, float]:
+        return {
+            "auc_low": self.auc_interval[0],
+            "auc_high": self.auc_interval[1],
+            "auc_half_width": self.half_width,
+            "prunable_low": self.prunable_interval[0],
+            "prunable_high": self.prunable_interval[1],
+            "ablation_examples": float(self.examples),
+        }
 
 
 @dataclass(frozen=True)
@@ -300,7 +340,9 @@ class MeasureResult:
           count), its std over units, fraction, dead units, sizes; that
           sampling's prunable and non-prunable units (the layer's value is
           the max of ``prunable`` over samplings) and principal components
-          ``pca95``, ``pca80``.
+          ``pca95``, ``pca80``. With the sampled estimator every sampling's
+          row repeats the layer's one estimate, beside its intervals
+          (:meth:`SampledCurve.interval_columns`).
         - ``"curves"``: one row per (layer, sampling, level) of every ablation
           curve, the all-layers curve included (layer ``"<all layers>"``).
         - ``"histograms"``: one row per (layer, |r| bin), pairs summed over samplings.
@@ -323,8 +365,14 @@ class MeasureResult:
         rows = []
         samplings = int(self.settings.get("samplings", 1))
         for name, layer in self.layers.items():
-            aucs = layer.ablation.aucs if layer.ablation else [math.nan] * samplings
-            prunable = layer.ablation.crossings() * layer.ablation.units if layer.ablation else [math.nan] * samplings
+            # A sampled estimate has one curve: every sampling's row repeats it, with its intervals.
+            aucs = np.resize(layer.ablation.aucs, samplings) if layer.ablation else [math.nan] * samplings
+            prunable = (
+                np.resize(layer.ablation.crossings() * layer.ablation.units, samplings)
+                if layer.ablation
+                else [math.nan] * samplings
+            )
+            intervals = layer.ablation.interval_columns() if layer.ablation else {}
             for s in range(samplings):
                 sim = layer.similarities[s] if layer.similarities else None
                 spectrum = layer.spectra[s] if layer.spectra else None
@@ -345,5 +393,6 @@ class MeasureResult:
                         "pca95": float(components(spectrum, 0.95)) if spectrum is not None else math.nan,
                         "pca80": float(components(spectrum, 0.8)) if spectrum is not None else math.nan,
                     }
+                    | intervals
                 )
         return pd.DataFrame(rows)
