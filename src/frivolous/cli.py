@@ -148,8 +148,8 @@ def compress_command(
     model: str = typer.Argument(
         ...,
         help="A trained run's folder, or a model as analyze names it: "
-        "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], path/to/file.py:FUNCTION or "
-        "package.module:FUNCTION.",
+        "torchvision:NAME[:WEIGHTS], timm:NAME[:pretrained], hf:NAME_OR_PATH (a transformer: its MLP "
+        "blocks), path/to/file.py:FUNCTION or package.module:FUNCTION.",
     ),
     out: Path = typer.Option(..., "--out", help="Folder for model.safetensors and compressed.json."),
     agreement: float | None = typer.Option(

@@ -17,7 +17,14 @@ reach), :mod:`~frivolous.compression.surgery` (smaller modules),
 :mod:`~frivolous.compression.rebuild` (its original architecture, rebuilt
 without running or fetching what the caller did not ask for),
 :mod:`~frivolous.compression.named` (a model and data named as ``frivolous
-analyze`` names them, compressed: ``frivolous compress MODEL --data ...``).
+analyze`` names them, compressed: ``frivolous compress MODEL --data ...``),
+:mod:`~frivolous.compression.result` (what a compression returns).
+Transformers, whose MLP units no trace follows: :mod:`~frivolous.compression.transformer_mlp`
+(the MLP blocks, their producers and down-projection, and their surgery),
+:mod:`~frivolous.compression.dense` (``nn.Linear`` and GPT-2's ``Conv1D`` seen
+one way), :mod:`~frivolous.compression.token_batches` (samples as (example,
+token) pairs, padding excluded; predictions and perplexity),
+:mod:`~frivolous.compression.token_compress` (the block-by-block driver).
 """
 
 from frivolous.compression.api import Compressed, compress

@@ -34,7 +34,6 @@ import copy
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -50,9 +49,11 @@ from frivolous.compression.folding import Moments, View, fold, removal_order
 from frivolous.compression.model_costs import multiply_adds
 from frivolous.compression.reads import read_rows
 from frivolous.compression.regions import Cache, descendants, node_sizes
+from frivolous.compression.result import Compressed
 from frivolous.compression.surgery import folded_consumer, replace, sliced_outputs, weight_columns
+from frivolous.compression.token_compress import compress_blocks
+from frivolous.compression.transformer_mlp import find_blocks
 from frivolous.compression.unit_graph import NORMS, CompressionError, CompressionWarning, Group, UnitGraph
-from frivolous.measuring.collapse import ONE_CLASS_SHARE
 from frivolous.measuring.inputs import evaluating, iter_inputs, resolve_device
 from frivolous.measuring.network import labels_of
 
@@ -67,59 +68,6 @@ RATIO_SLACK = 1.1
 fewer parameters (a share of units rounds to whole units per layer, so a ratio is met only about)."""
 ROWS_PER_BATCH = 65_536
 """Rows (example, position) per batch and consumer fed to the moments; more are subsampled (seeded)."""
-
-
-@dataclass(frozen=True)
-class Compressed:
-    """A compressed network and what it cost.
-
-    ``agreement``: fraction of held-out examples whose top-1 label equals the
-    original network's; ``accuracy_before``/``accuracy_after``: top-1
-    accuracy on them when labels were given (else None). ``layers``: one row
-    per group of units (``layer`` names its first producer): ``units_before``,
-    ``units_after``, the modules involved and, for a group kept whole, why."""
-
-    model: nn.Module
-    agreement: float
-    params_before: int
-    params_after: int
-    macs_before: int
-    macs_after: int
-    layers: pd.DataFrame
-    calibration_agreement: float
-    held_out_examples: int
-    accuracy_before: float | None = None
-    accuracy_after: float | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    one_class_share: float = 0.0
-    """The share of held-out examples to which the original gives its most
-    common label: from :data:`~frivolous.measuring.collapse.ONE_CLASS_SHARE` on,
-    any network that answers that label agrees with it, and :meth:`summary` warns."""
-
-    @property
-    def widths(self) -> dict[str, int]:
-        """Units kept per group (its ``layer`` name)."""
-        return dict(zip(self.layers["layer"], self.layers["units_after"].astype(int)))
-
-    def summary(self) -> str:
-        """Parameters, multiply-adds, agreement and accuracy, before -> after."""
-        lines = [
-            f"parameters      {self.params_before:,} -> {self.params_after:,} "
-            f"({self.params_before / max(self.params_after, 1):.2f}x fewer)",
-            f"multiply-adds   {self.macs_before:,} -> {self.macs_after:,} "
-            f"({self.macs_before / max(self.macs_after, 1):.2f}x fewer)",
-            f"agreement       {self.agreement:.4f} on {self.held_out_examples} held-out examples "
-            f"(calibration {self.calibration_agreement:.4f})",
-        ]
-        if self.accuracy_before is not None and self.accuracy_after is not None:
-            lines.append(f"accuracy        {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}")
-        if self.one_class_share >= ONE_CLASS_SHARE:
-            lines.append(
-                f"warning: the original gives one label to {self.one_class_share:.1%} of the held-out "
-                "examples, so any network answering that label agrees with it: the agreement says nothing "
-                "about which units it needs (untrained, or collapsed?)"
-            )
-        return "\n".join(lines)
 
 
 def compress(
@@ -137,17 +85,29 @@ def compress(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool | None = None,
+    intercept: str = "bias",
+    spread: str = "uniform",
 ) -> Compressed:
     """Compress ``model`` into a smaller ``nn.Module`` without gradient steps.
+
+    A transformer (a model with MLP blocks that
+    :mod:`~frivolous.compression.transformer_mlp` recognises: GPT-2, BERT,
+    Llama-style gated MLPs, Hugging Face and timm ViTs) has its MLP blocks'
+    hidden units compressed, with every counted (example, token position) a
+    sample (:mod:`~frivolous.compression.token_compress`); its other layers
+    are kept as they are.
 
     Args:
         model: any ``torch.fx``-traceable network of Linear/Conv layers (with
             BatchNorm, pooling, activations, flatten, residual additions and
-            concatenations along channels); it is not modified, and the result
-            keeps its dtype and device.
+            concatenations along channels), or a transformer; it is not
+            modified, and the result keeps its dtype and device.
         data: calibration examples: a tensor of inputs, an ``(inputs, labels)``
             pair or a DataLoader (its inputs are gathered in memory). Floating
-            point inputs are cast to the model's dtype.
+            point inputs are cast to the model's dtype. A transformer's: token
+            ids ``(examples, positions)`` or images, a mapping with
+            ``input_ids`` and an ``attention_mask`` (its zeros are padding:
+            never fitted on nor judged), or a list of either (lengths may differ).
         agreement: the top-1 agreement with the original to keep on the
             calibration data (default 0.99): the smallest sizes that keep it are
             searched, layer by layer (each layer may lose its share of
@@ -157,7 +117,8 @@ def compress(
             units}``, layer names as in ``Compressed.layers``; the others are
             kept whole).
         ratio: compress to about ``1/ratio`` of the parameters (2.0: half),
-            keeping the same share of units in every compressible layer.
+            keeping the same share of units in every compressible layer; a
+            transformer's: of its MLP blocks' parameters (see ``spread``).
         held_out: examples to measure the agreement on; by default a seeded
             ``held_out_fraction`` of ``data`` is set aside for it (and never
             used to fit or to choose).
@@ -168,10 +129,18 @@ def compress(
         method: ``"fold"``; or, as baselines that remove units without
             compensating for them, ``"magnitude"`` (L1 norm of the producers'
             rows) or ``"random"``. BatchNorm is corrected in every case.
-        batch_size: examples per forward pass (default 256).
+        batch_size: examples per forward pass (default 256; a transformer's 16).
         device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ...
         seed: seeds the held-out split and the subsampling of positions.
         progress: show a progress bar (default: when attached to a terminal).
+        intercept: a transformer's bias-free down-projection (Llama's):
+            ``"bias"`` gives it a bias that takes the fit's intercept ``W_R c``;
+            ``"none"`` keeps it bias-free and fits without an intercept (on
+            uncentred second moments).
+        spread: how a transformer's ``ratio`` spreads over its MLP blocks:
+            ``"uniform"`` (the same share of units in each) or ``"error"`` (the
+            cheapest removals over all blocks first: the fold's greedy cost
+            relative to each block's output variance, per parameter saved).
 
     Raises ValueError for contradictory or impossible settings; warns
     (:class:`~frivolous.compression.CompressionWarning`) when a ``units`` or
@@ -180,6 +149,29 @@ def compress(
     _check(agreement, units, ratio, held_out_fraction, ridge)
     check_choice("method", method, METHODS)
     target = resolve_device(device)
+    if find_blocks(model):
+        return compress_blocks(
+            model,
+            data,
+            agreement=agreement,
+            units=units,
+            ratio=ratio,
+            held_out=held_out,
+            held_out_fraction=held_out_fraction,
+            ridge=ridge,
+            method=method,
+            intercept=intercept,
+            spread=spread,
+            batch_size=batch_size or 16,
+            device=target,
+            seed=seed,
+            progress=progress,
+        )
+    if (intercept, spread) != ("bias", "uniform"):
+        raise ValueError(
+            f"intercept={intercept!r} and spread={spread!r} are for a transformer's MLP blocks; "
+            "this model has none compress recognises"
+        )
     calibration, held, labels = _split(data, held_out, held_out_fraction, seed)
     calibration, held = _as_model_dtype(model, calibration), _as_model_dtype(model, held)
     batch = batch_size or 256

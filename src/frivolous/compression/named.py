@@ -28,6 +28,7 @@ import torch
 
 from frivolous.common.seeding import generator
 from frivolous.compression.api import Compressed, compress, gather
+from frivolous.compression.transformer_mlp import find_blocks
 from frivolous.data.sampling import stratified_sample
 from frivolous.sources import SourceError, resolve_data, resolve_model
 from frivolous.sources.fit import check_fits
@@ -80,7 +81,12 @@ def compress_named(
     source = resolve_model(model, weights=weights, options=options, data_root=data_root, seed=seed)
     drawn = resolve_data(data, source, examples=examples + held_out, seed=seed, data_root=data_root)
     check_fits(source, drawn, device)
-    inputs, labels = gather(drawn.inputs)
+    mask: torch.Tensor | None = None
+    if find_blocks(source.model) and _lengths_vary(drawn.inputs):
+        inputs, mask = padded(drawn.inputs)
+        labels = None
+    else:
+        inputs, labels = gather(drawn.inputs)
     labels = drawn.labels if drawn.labels is not None else labels
     held_count = min(held_out, max(1, round(len(inputs) * held_out / (examples + held_out))))
     fitted, judged = held_out_split(len(inputs), held_count, labels, seed)
@@ -90,6 +96,8 @@ def compress_named(
         )
 
     def part(index: torch.Tensor) -> Any:
+        if mask is not None:
+            return {"input_ids": inputs[index], "attention_mask": mask[index]}
         return inputs[index] if labels is None else (inputs[index], labels[index].long())
 
     result = compress(
@@ -116,6 +124,26 @@ def compress_named(
         "seed": seed,
     }
     return NamedCompression(result, architecture, record, drawn.meaningless)
+
+
+def _lengths_vary(data: Any) -> bool:
+    """Whether ``data`` is batches of token ids of more than one length (text lines, batched by length)."""
+    if isinstance(data, torch.Tensor):
+        return False
+    return len({batch.shape[1:] for batch in data if isinstance(batch, torch.Tensor) and batch.ndim == 2}) > 1
+
+
+def padded(batches: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batches of token ids of several lengths as one right-padded tensor and its
+    ``attention_mask`` (zeros over the padding, which a transformer's
+    compression neither fits on nor judges)."""
+    rows = [row for batch in batches for row in batch]
+    longest = max(len(row) for row in rows)
+    ids = torch.zeros(len(rows), longest, dtype=rows[0].dtype)
+    mask = torch.zeros(len(rows), longest, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    return ids, mask
 
 
 def held_out_split(

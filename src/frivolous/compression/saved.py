@@ -40,7 +40,8 @@ def save_compressed(
     or ``{"source", "options"}`` for :func:`frivolous.sources.resolve_model`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
+    # cloned: tied weights (a language model's embedding and head) share memory, which safetensors refuses
+    state = {name: tensor.detach().cpu().clone().contiguous() for name, tensor in result.model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS))
     description = {
         "architecture": architecture,
@@ -55,6 +56,17 @@ def save_compressed(
         "accuracy_before": result.accuracy_before,
         "accuracy_after": result.accuracy_after,
         "settings": result.settings,
+        **{
+            name: getattr(result, name)
+            for name in (
+                "held_out_positions",
+                "perplexity_before",
+                "perplexity_after",
+                "mlp_params_before",
+                "mlp_params_after",
+            )
+            if getattr(result, name) is not None
+        },
         **(extra or {}),
     }
     (folder / DESCRIPTION).write_text(json.dumps(description, indent=2, sort_keys=True, default=str) + "\n")
@@ -84,5 +96,20 @@ def load_compressed(folder: str | Path, *, run_factory: bool = False, trust_remo
         architecture, str(folder / DESCRIPTION), run_factory=run_factory, trust_remote_code=trust_remote_code
     )
     state = load_file(str(folder / WEIGHTS))
-    resize_like(model, state).load_state_dict(state)
-    return model.eval()
+    target = _holder(model, state)
+    saved_dtypes = {tensor.dtype for tensor in state.values() if tensor.is_floating_point()}
+    if len(saved_dtypes) == 1:  # built in the default dtype: take the saved one, so no weight is rounded
+        target.to(saved_dtypes.pop())
+    resize_like(target, state).load_state_dict(state)
+    return target.eval()
+
+
+def _holder(model: nn.Module, state: dict[str, Any]) -> nn.Module:
+    """The module ``state`` was saved from: ``model``, or the Hugging Face model
+    inside it (``hf:`` rebuilds a wrapper; a model compressed by ``fv.compress``
+    directly was saved without it): the one whose names ``state`` shares most."""
+    inner = getattr(model, "model", None)
+    if not isinstance(inner, nn.Module):
+        return model
+    names = set(state)
+    return inner if len(names & set(inner.state_dict())) > len(names & set(model.state_dict())) else model

@@ -1,4 +1,5 @@
-"""Smaller modules: a Linear, Conv or BatchNorm rebuilt with fewer channels.
+"""Smaller modules: a Linear, Conv or BatchNorm rebuilt with fewer channels (a
+transformer's dense layers: :mod:`~frivolous.compression.dense`).
 
 Every function returns a new module (the old one is left untouched), of the
 same class and settings, so the compressed model is the user's own class
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from frivolous.compression.dense import bias_of, is_conv1d, is_dense, rebuilt, weight_of
 from frivolous.compression.unit_graph import NORMS, PRODUCERS
 
 Layer = nn.Linear | nn.Conv1d | nn.Conv2d
@@ -148,16 +150,23 @@ def replace(model: nn.Module, name: str, module: nn.Module) -> nn.Module:
 
 
 def resize_like(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-    """``model`` with every Linear, Conv and BatchNorm rebuilt to the shapes of
-    ``state`` (a compressed model's state dict), ready for ``load_state_dict``."""
+    """``model`` with every Linear, Conv, BatchNorm and GPT-2 ``Conv1D`` rebuilt to
+    the shapes of ``state`` (a compressed model's state dict, a bias where it
+    has one), ready for ``load_state_dict``."""
     for name, module in list(model.named_modules()):
         weight = state.get(f"{name}.weight" if name else "weight")
+        bias = state.get(f"{name}.bias" if name else "bias")
         if isinstance(module, NORMS):
             size = state.get(f"{name}.running_mean", weight)
             if size is not None and size.shape[0] != module.num_features:
                 replace(model, name, _norm(module, torch.arange(size.shape[0])))
+        elif is_dense(module) and weight is not None:
+            shape = tuple(weight.T.shape if is_conv1d(module) else weight.shape)
+            if shape != tuple(weight_of(module).shape) or (bias is not None and bias_of(module) is None):
+                zeros = torch.zeros(shape, dtype=weight.dtype)
+                fresh = rebuilt(module, zeros, torch.zeros(shape[0], dtype=weight.dtype) if bias is not None else None)
+                replace(model, name, fresh)
         elif isinstance(module, PRODUCERS) and weight is not None and weight.shape != module.weight.shape:
-            bias = state.get(f"{name}.bias")
             inputs = weight.shape[1]
             fresh = _rebuilt(
                 module,
@@ -167,6 +176,6 @@ def resize_like(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
                 outputs=weight.shape[0],
             )
             replace(model, name, fresh)
-        elif isinstance(module, PRODUCERS) and module.bias is None and f"{name}.bias" in state:
-            replace(model, name, _rebuilt(module, module.weight.detach(), state[f"{name}.bias"]))
+        elif isinstance(module, PRODUCERS) and module.bias is None and bias is not None:
+            replace(model, name, _rebuilt(module, module.weight.detach(), bias))
     return model
