@@ -363,10 +363,18 @@ def analyze(
     channels_last: bool = typer.Option(
         False, "--channels-last", help="Images and activations channels last (faster convolutions on CPU and GPU)."
     ),
+    compress_hint: bool = typer.Option(
+        True,
+        "--compress-hint/--no-compress-hint",
+        help="For a transformer whose MLP blocks compress recognises: run compress at 0.99 agreement on up to 200 "
+        "of the examples (about blocks x (log2(units) + 2) forward passes of them) for a 'compress keeps' column "
+        "and, when the MLPs could lose many units, a pointer to frivolous compress in the report.",
+    ),
     data_root: Path | None = DATA_ROOT,
 ) -> None:
     """Measure removable and repeated units in any model, layer by layer: tables, figures and report.html."""
     from frivolous.analysis import analyze as run
+    from frivolous.analysis.compress_hint import command_line
     from frivolous.analysis.layer_table import terminal_table
     from frivolous.analysis.options import default_out, estimator_options, layer_names, parse_model_args, parse_size
     from frivolous.sources import SourceError, resolve_data, resolve_model
@@ -396,12 +404,15 @@ def analyze(
             dtype=dtype,
             autocast=autocast or None,
             channels_last=channels_last or None,
+            compress=compress_hint,
+            command=command_line(model, data, _model_words(weights, model_args, seed)),
             **estimation,
         )
     except (SourceError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     intervals = 30 if "auc_low" in result.table else 0  # the sampled estimator's [low, high] beside AUC and prunable
+    intervals += 17 if "compress_keeps" in result.table else 0  # and a transformer's column of what compress keeps
     console = Console(width=max(Console().width, 130 + intervals + int(result.table["layer"].str.len().max())))
     for warning in result.warnings:
         console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
@@ -412,7 +423,16 @@ def analyze(
             f"examples, {result.result.examples} predictions",
         )
     )
+    if result.hint is not None and result.hint.sentence():
+        console.print(result.hint.sentence(), highlight=False, soft_wrap=True)
     typer.echo(f"report: {result.layout.report} (tables and figures beside it); took {result.seconds:.1f} s")
+
+
+def _model_words(weights: Path | None, model_args: list[str] | None, seed: int | None) -> list[str]:
+    """The options that build the same model for ``frivolous compress``."""
+    words = ["--weights", str(weights)] if weights is not None else []
+    words += [word for arg in model_args or () for word in ("--model-arg", arg)]
+    return words + (["--seed", str(seed)] if seed is not None else [])
 
 
 JOBS = typer.Option(1, "--jobs", min=1, help="Runs at a time, each in its own worker process (1: in this process).")

@@ -50,8 +50,9 @@ WIDTHS = {
     "non_prunable": ("non-prunable units (0.8 agreement)", "--", "o"),
     "pca95": ("PCA components (95% variance)", ":", "^"),
     "pca80": ("PCA components (80% variance)", ":", "v"),
+    "compress_keeps": ("units compress keeps (0.99 agreement)", "-.", "D"),
 }
-"""The lines of the headline figure: label, line style, marker."""
+"""The lines of the headline figure: label, line style, marker (what compress keeps: a transformer's MLPs only)."""
 CAPTIONS = {
     "widths-by-depth": "how wide each layer is and how wide it really is: its units, the units that cannot be "
     "removed without changing an answer (0.8 agreement) and the principal components that hold 95% and 80% of "
@@ -68,7 +69,8 @@ CAPTIONS = {
 
 def widths_by_depth(table: pd.DataFrame, stem: str | Path, title: str | None = None) -> list[Path]:
     """The headline figure: each layer's units, channels (where they differ from the units), non-prunable
-    units and principal components (95% and 80%, where measured) against depth, on a symmetric log axis
+    units, principal components (95% and 80%, where measured) and what compress keeps (a transformer's
+    MLPs) against depth, on a symmetric log axis
     (a layer with no non-prunable unit sits at 0)."""
     lines = [
         column

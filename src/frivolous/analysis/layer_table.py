@@ -16,6 +16,9 @@ With the sampled estimator (``--estimator sampled``) ``auc_std`` is NaN (no
 samplings) and each layer adds its 95% intervals: ``auc_low``, ``auc_high``,
 ``auc_half_width`` (what ``--precision`` bounds), ``prunable_low``,
 ``prunable_high``, and ``ablation_examples``, the predictions its curve used.
+For a transformer, ``compress_keeps``: the units of the layer's MLP block
+that ``frivolous compress`` keeps at 0.99 agreement (NaN for a layer that is
+not an MLP's hidden units; :mod:`frivolous.analysis.compress_hint`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ HEADINGS = {
     "non_prunable": "non-prunable",
     "pca95": "PCA 95%",
     "pca80": "PCA 80%",
+    "compress_keeps": "compress keeps",
 }
 
 
@@ -83,11 +87,17 @@ def width_metrics(frame: pd.DataFrame) -> list[str]:
     return [metric for metric in WIDTH_METRICS if metric in frame]
 
 
+def kept_columns(frame: pd.DataFrame) -> list[str]:
+    """``["compress_keeps"]`` where the table has what compress keeps (a transformer's), else none."""
+    return ["compress_keeps"] if "compress_keeps" in frame else []
+
+
 def terminal_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title)
     table.add_column("layer", no_wrap=True)
-    extra = width_metrics(frame)
-    for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *(HEADINGS[m] for m in extra)):
+    extra, kept = width_metrics(frame), kept_columns(frame)
+    headings = (HEADINGS[m] for m in (*extra, *kept))
+    for column in ("depth", "shape", "units", "AUC", "similarity", "fraction", "dead", *headings):
         table.add_column(column, justify="right", no_wrap=True)
     aucs, prunable = auc_texts(frame), prunable_texts(frame)
     for i, row in enumerate(frame.itertuples(index=False)):
@@ -101,6 +111,7 @@ def terminal_table(frame: pd.DataFrame, title: str) -> Table:
             f"{row.similarity_fraction:.4f}",
             str(row.dead),
             *(prunable[i] if metric == "prunable" else _number(getattr(row, metric)) for metric in extra),
+            *(_count(getattr(row, column)) for column in kept),
         )
     table.add_section()
     means = frame[["auc", "similarity", "similarity_fraction", *extra]].mean()
@@ -114,6 +125,7 @@ def terminal_table(frame: pd.DataFrame, title: str) -> Table:
         f"{means['similarity_fraction']:.4f}",
         "",
         *(_number(means[metric]) for metric in extra),
+        *("" for _ in kept),
     )
     return table
 
@@ -135,6 +147,8 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     shown["dead"] = frame["dead"]
     for metric in width_metrics(frame):
         shown[HEADINGS[metric]] = prunable_texts(frame) if metric == "prunable" else frame[metric].map(_number)
+    for column in kept_columns(frame):
+        shown[HEADINGS[column]] = frame[column].map(_count)
     shown["features"] = frame["features_last"].map({True: "last axis", False: "first axis"})
     return shown
 

@@ -4,7 +4,9 @@ It opens with what must be read before any number: the warnings (numbers
 measured on noise mean nothing; a network that answers one class for
 nearly every input changes no answer when units are removed, so its AUC
 reads as "very removable" without meaning it). Then the network-level
-means, the per-layer table, the figures (embedded, each a link to its
+means (and, for a transformer whose MLPs could lose many units, a pointer
+to ``frivolous compress``: :mod:`frivolous.analysis.compress_hint`), the
+per-layer table, the figures (embedded, each a link to its
 full-size file beside the page), and what was run, the settings as a table.
 The page is built from the sweep report's blocks (:mod:`frivolous.results.page`).
 """
@@ -24,6 +26,13 @@ from frivolous.analysis.layer_table import display_frame
 from frivolous.results.page import STYLE, html_figure, html_pairs, html_table
 
 WARNING_STYLE = ".warning { background: #fff4e5; border-left: 4px solid #b54708; padding: 0.6em 1em; margin: 1em 0; }"
+POINTER_STYLE = ".pointer { background: #ecf7ee; border-left: 4px solid #2f7d3b; padding: 0.6em 1em; margin: 1em 0; }"
+COMPRESS_TEXT = (
+    " compress keeps: the units of the layer's MLP block that frivolous compress keeps at 0.99 agreement with "
+    "the original (the removed ones folded into the kept ones), measured on the analysed examples; - for a "
+    "layer that is not an MLP's hidden units."
+)
+"""What the ``compress keeps`` column means, said where the table has it."""
 
 FRACTION_TEXT = {
     "exclude": "fraction: similarity / (live units − 1), the live units being the channels less the dead ones "
@@ -91,18 +100,29 @@ def write_html(
     table: pd.DataFrame,
     figures: list[Path],
     run: Mapping[str, Any],
+    pointer: str = "",
+    command: str = "",
 ) -> None:
+    """The page; ``pointer``: a sentence pointing to ``command`` (shown as code), "" for none."""
     shown, note = layer_rows(table)
+    if "compress_keeps" in table:
+        note += COMPRESS_TEXT
     general, settings = run_rows(run)
     dead = str((run.get("settings") or {}).get("dead", "exclude"))
     estimator = str((run.get("settings") or {}).get("estimator", "paper"))
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{STYLE}{WARNING_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<style>{STYLE}{WARNING_STYLE}{POINTER_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
     ]
     parts += [f"<p class='warning'><b>Warning</b>: {html.escape(warning)}</p>" for warning in warnings]
+    parts += ["<h2>Summary</h2>"]
+    if pointer:
+        text = html.escape(pointer)
+        if command:
+            text = text.replace(html.escape(command), f"<code>{html.escape(command)}</code>")
+        parts.append(f"<p class='pointer'><b>Compress</b>: {text}</p>")
     parts += [
-        "<h2>Summary</h2><p>Network values are means over the probed layers.</p>",
+        "<p>Network values are means over the probed layers.</p>",
         html_pairs(summary),
         f"<h2>Layers</h2><p>{html.escape(layers_text(dead, estimator) + note)}</p>",
         html_table(shown, table_class="compact"),

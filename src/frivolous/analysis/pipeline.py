@@ -1,8 +1,9 @@
 """``frivolous analyze``: a model and data from the sources, measured layer by layer, then the report.
 
 source -> :func:`~frivolous.analysis.by_layer.measure_by_layer` (that is,
-:func:`frivolous.measuring`) -> tables, figures, ``report.html``
-(file names in :mod:`frivolous.analysis.output_files`).
+:func:`frivolous.measuring`) -> for a transformer, what compress keeps of
+its MLP blocks (:mod:`frivolous.analysis.compress_hint`) -> tables,
+figures, ``report.html`` (file names in :mod:`frivolous.analysis.output_files`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from frivolous.analysis import figures
 from frivolous.analysis import model_report as report
 from frivolous.analysis.by_layer import in_memory, measure_by_layer
+from frivolous.analysis.compress_hint import AGREEMENT, CompressHint, compress_hint
 from frivolous.analysis.layer_table import layer_frame, width_metrics
 from frivolous.analysis.output_files import AnalysisLayout
 from frivolous.common.version import __version__
@@ -56,10 +58,12 @@ class Measured:
 
 @dataclass(frozen=True)
 class Analysis(Measured):
-    """A measured model whose tables, figures and report are written in ``layout``."""
+    """A measured model whose tables, figures and report are written in ``layout``;
+    ``hint``: what compress keeps of its MLP blocks (None: not a transformer, or skipped)."""
 
     layout: AnalysisLayout
     seconds: float
+    hint: CompressHint | None = None
 
 
 def analyze(
@@ -70,14 +74,31 @@ def analyze(
     layers: Sequence[str] | None = None,
     device: str | torch.device = "auto",
     progress: bool | None = None,
+    compress: bool = True,
+    command: str | None = None,
     **options: Any,
 ) -> Analysis:
-    """Measure ``model`` on ``data`` (:func:`measure_source`) and write the
-    tables, figures and report into ``out`` (:func:`write_analysis`)."""
+    """Measure ``model`` on ``data`` (:func:`measure_source`), with ``compress``
+    what compress keeps of a transformer's MLP blocks (:func:`~frivolous.analysis.compress_hint.compress_hint`;
+    ``command``: the compress command the report suggests, default from the
+    sources' labels), and write the tables, figures and report into ``out`` (:func:`write_analysis`)."""
     started = time.perf_counter()
     measured = measure_source(model, data, layers=layers, device=device, progress=progress, **options)
-    layout = write_analysis(measured, model, data, out, time.perf_counter() - started)
-    return Analysis(measured.result, measured.table, measured.warnings, layout, time.perf_counter() - started)
+    hint = None
+    if compress:
+        hint = compress_hint(
+            model,
+            data,
+            list(measured.table["layer"]),
+            command=command,
+            device=device,
+            seed=options.get("seed") or 0,
+            progress=progress,
+        )
+    if hint is not None:
+        measured = replace(measured, table=hint.with_column(measured.table))
+    layout = write_analysis(measured, model, data, out, time.perf_counter() - started, hint)
+    return Analysis(measured.result, measured.table, measured.warnings, layout, time.perf_counter() - started, hint)
 
 
 def measure_source(
@@ -125,10 +146,16 @@ def measure_source(
 
 
 def write_analysis(
-    measured: Measured, model: ModelSource, data: DataSource, out: str | Path, seconds: float
+    measured: Measured,
+    model: ModelSource,
+    data: DataSource,
+    out: str | Path,
+    seconds: float,
+    hint: CompressHint | None = None,
 ) -> AnalysisLayout:
-    """The tables, figures, summary and report of ``measured``
-    (file names in :mod:`frivolous.analysis.output_files`)."""
+    """The tables, figures, summary and report of ``measured``, with what
+    compress keeps of a transformer's MLPs (``hint``; file names in
+    :mod:`frivolous.analysis.output_files`)."""
     result, table = measured.result, measured.table
     layout = AnalysisLayout(Path(out))
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -146,6 +173,7 @@ def write_analysis(
                 "network": means,
                 "warnings": list(measured.warnings),
                 "predicted": {str(k): v for k, v in result.predicted.items()},
+                "compress_hint": hint.record() if hint is not None else None,
                 **run,
             },
             indent=2,
@@ -156,6 +184,7 @@ def write_analysis(
         ("model", model.description),
         ("data", data.description),
         *((MEAN_LABELS[name], _format(value)) for name, value in means.items()),
+        *([(f"compress at {AGREEMENT:g} agreement", hint.line())] if hint is not None else []),
     ]
     report.write_html(
         layout.report,
@@ -165,6 +194,8 @@ def write_analysis(
         table=table,
         figures=drawn,
         run=run,
+        pointer=hint.sentence() if hint is not None else "",
+        command=hint.command if hint is not None else "",
     )
     return layout
 
