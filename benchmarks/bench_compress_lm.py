@@ -52,6 +52,23 @@ that context, the MLP, the LM head; FLOPs / 2 / window length).
 
     python benchmarks/bench_compress_lm.py                 # the table of benchmarks/README.md
     python benchmarks/bench_compress_lm.py --test-windows 16 --ratios 1.5   # a quick look
+
+Llama (``--model out/tiny-llama``, trained by ``train_tiny_gpt2.py --arch
+llama``): the MLP is gated, ``down_proj(silu(gate_proj(x)) * up_proj(x))``,
+and no layer has a bias. A unit ``j`` is ``gate_proj``'s row ``j``,
+``up_proj``'s row ``j`` and ``down_proj``'s column ``j``; its activation is
+what ``down_proj`` reads, ``silu(gate_j) * up_j``. Since ``down_proj`` has no
+bias, the fold's intercept ``c`` has nowhere to go; both of frivolous'
+answers are rows: ``fold, intercept=bias`` (a bias is added to ``down_proj``,
+holding ``W_R c``: 256 more parameters per block, counted) and ``fold,
+intercept=none`` (``a_R ≈ a_K B`` fitted without intercept; no parameter
+added). Magnitude is the L1 norm of the unit's three weight vectors; wanda-sp
+and flap read ``down_proj``'s column ``j`` where GPT-2's read ``c_proj``'s row
+``j``; flap's bias compensation adds a bias to ``down_proj`` (counted, as for
+the fold). Torch-Pruning and ``spread=error`` are not run on the Llama by
+default (``--methods`` can ask for ``fold, spread=error``).
+
+    python benchmarks/bench_compress_lm.py --model out/tiny-llama   # the Llama table of benchmarks/README.md
 """
 
 from __future__ import annotations
@@ -107,12 +124,23 @@ def load_texts(folder: Path, length: int, calibration: int, test_windows: int, s
 
 
 def load_model(folder: Path) -> nn.Module:
-    """The trained GPT-2 in evaluation mode; a missing folder says how to make it."""
+    """The trained GPT-2 (or Llama) in evaluation mode; a missing folder says how to make it."""
     if not (folder / "model.safetensors").is_file():
-        raise SystemExit(f"no trained model in {folder}: run `{TRAIN_COMMAND} --out {folder}` first (about 30 min)")
-    from transformers import GPT2LMHeadModel
+        arch = " --arch llama" if "llama" in folder.name else ""
+        raise SystemExit(f"no trained model in {folder}: run `{TRAIN_COMMAND}{arch} --out {folder}` first")
+    from transformers import AutoModelForCausalLM
 
-    return GPT2LMHeadModel.from_pretrained(folder).eval()
+    return AutoModelForCausalLM.from_pretrained(folder).eval()
+
+
+def is_llama(model: nn.Module) -> bool:
+    """Whether the model is the gated, bias-free Llama (else the GPT-2)."""
+    return model.config.model_type == "llama"
+
+
+def context_length(model: nn.Module) -> int:
+    """The model's context, the length of every window."""
+    return model.config.max_position_embeddings if is_llama(model) else model.config.n_positions
 
 
 # ----------------------------------------------------------- measurement
@@ -161,8 +189,31 @@ def macs_per_token(model: nn.Module, length: int) -> float:
 
 
 def blocks(model: nn.Module) -> list[nn.Module]:
-    """The MLP of every transformer block (``c_fc``, act, ``c_proj``)."""
+    """The MLP of every transformer block (GPT-2: ``c_fc``, act, ``c_proj``; Llama: gate, up, down)."""
+    if is_llama(model):
+        return [layer.mlp for layer in model.model.layers]
     return [block.mlp for block in model.transformer.h]
+
+
+def block_names(model: nn.Module) -> list[str]:
+    """The blocks' module names, as ``fv.compress(units=...)`` keys them."""
+    stem = "model.layers" if is_llama(model) else "transformer.h"
+    return [f"{stem}.{i}.mlp" for i in range(len(blocks(model)))]
+
+
+def consumer(mlp: nn.Module) -> nn.Module:
+    """The layer that reads the hidden units (``c_proj``, ``down_proj``)."""
+    return mlp.down_proj if hasattr(mlp, "down_proj") else mlp.c_proj
+
+
+def hidden_units(mlp: nn.Module) -> int:
+    """The block's number of hidden units."""
+    return mlp.down_proj.in_features if hasattr(mlp, "down_proj") else mlp.c_fc.weight.shape[1]
+
+
+def down_rows(mlp: nn.Module) -> torch.Tensor:
+    """The consumer's weights on each unit, units x outputs (``c_proj.weight``, ``down_proj.weight.T``)."""
+    return mlp.down_proj.weight.t() if hasattr(mlp, "down_proj") else mlp.c_proj.weight
 
 
 @dataclass
@@ -177,7 +228,7 @@ class UnitStats:
 
 @torch.no_grad()
 def unit_stats(model: nn.Module, windows: torch.Tensor, batch: int) -> UnitStats:
-    """One pass over the calibration windows with a hook on every ``c_proj``'s input."""
+    """One pass over the calibration windows with a hook on every consumer's input."""
     n = len(blocks(model))
     sums = [torch.zeros(0, dtype=torch.float64)] * n
     squares = [torch.zeros(0, dtype=torch.float64)] * n
@@ -193,7 +244,7 @@ def unit_stats(model: nn.Module, windows: torch.Tensor, batch: int) -> UnitStats
 
         return record
 
-    handles = [mlp.c_proj.register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
+    handles = [consumer(mlp).register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
     try:
         for x in windows.split(batch):
             model(input_ids=x, use_cache=False)
@@ -225,7 +276,7 @@ def components_for(model: nn.Module, windows: torch.Tensor, batch: int, share: f
 
         return record
 
-    handles = [mlp.c_proj.register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
+    handles = [consumer(mlp).register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
     try:
         for x in windows.split(batch):
             model(input_ids=x, use_cache=False)
@@ -241,14 +292,53 @@ def components_for(model: nn.Module, windows: torch.Tensor, batch: int, share: f
     return out
 
 
+@torch.no_grad()
+def output_rms(model: nn.Module, windows: torch.Tensor, batch: int) -> list[float]:
+    """Per block, the RMS over calibration tokens of the MLP output's L2 norm:
+    the scale against which an added bias (the fold's ``W_R c``) is read."""
+    sums: dict[int, float] = {}
+    count = [0]
+
+    def hook(i: int) -> Callable:
+        def record(_module: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            y = out.reshape(-1, out.shape[-1]).double()
+            sums[i] = sums.get(i, 0.0) + y.pow(2).sum().item()
+            if i == 0:
+                count[0] += y.shape[0]
+
+        return record
+
+    handles = [consumer(mlp).register_forward_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
+    try:
+        for x in windows.split(batch):
+            model(input_ids=x, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return [math.sqrt(sums[i] / count[0]) for i in range(len(handles))]
+
+
+def added_bias_norms(original: nn.Module, compressed: nn.Module) -> list[float] | None:
+    """Per block, the L2 norm of a bias that the compression added to a bias-free consumer (None: none added)."""
+    norms = []
+    for before, after in zip(blocks(original), blocks(compressed)):
+        if consumer(before).bias is not None or consumer(after).bias is None:
+            return None
+        norms.append(consumer(after).bias.double().norm().item())
+    return norms
+
+
 # -------------------------------------------------------------- removal
 
 
 def units_to_remove(model: nn.Module, ratio: float) -> int:
     """Units to remove from every block so that the MLPs have ``1/ratio`` of their parameters (nearest)."""
     mlp = blocks(model)[0]
-    hidden = mlp.c_fc.weight.shape[1]
-    per_unit = mlp.c_fc.weight.shape[0] + 1 + mlp.c_proj.weight.shape[1]  # c_fc column + bias, c_proj row
+    hidden = hidden_units(mlp)
+    if is_llama(model):  # gate row + up row + down column, no biases
+        per_unit = mlp.gate_proj.in_features + mlp.up_proj.in_features + mlp.down_proj.out_features
+    else:  # c_fc column + bias, c_proj row
+        per_unit = mlp.c_fc.weight.shape[0] + 1 + mlp.c_proj.weight.shape[1]
     per_block = sum(p.numel() for p in mlp.parameters())
     return min(hidden - 1, round(per_block * (1 - 1 / ratio) / per_unit))
 
@@ -279,6 +369,25 @@ def shrink_block(mlp: nn.Module, keep: torch.Tensor, bias_shift: torch.Tensor | 
     mlp.c_fc, mlp.c_proj = new_fc, new_proj
 
 
+def shrink_gated_block(mlp: nn.Module, keep: torch.Tensor, bias_shift: torch.Tensor | None = None) -> None:
+    """The same for a Llama MLP (``nn.Linear``: ``y = x W^T``, no biases): the
+    units ``keep`` of ``gate_proj``/``up_proj`` (rows) and ``down_proj``
+    (columns); ``bias_shift`` becomes a new bias of ``down_proj``."""
+    idx = torch.nonzero(keep).flatten()
+    for name in ("gate_proj", "up_proj"):
+        old = getattr(mlp, name)
+        new = nn.Linear(old.in_features, len(idx), bias=False)
+        new.weight.data = old.weight.data[idx].clone()
+        setattr(mlp, name, new)
+    old = mlp.down_proj
+    new = nn.Linear(len(idx), old.out_features, bias=bias_shift is not None or old.bias is not None)
+    new.weight.data = old.weight.data[:, idx].clone()
+    if new.bias is not None:
+        bias = (old.bias.data.double() if old.bias is not None else 0) + (bias_shift if bias_shift is not None else 0)
+        new.bias.data = torch.as_tensor(bias, dtype=torch.float64).to(old.weight.dtype).expand(old.out_features).clone()
+    mlp.down_proj = new
+
+
 def pruned_by_scores(model: nn.Module, scores: list[torch.Tensor], k: int, stats: UnitStats | None = None) -> nn.Module:
     """A copy with the ``k`` lowest-scored units of every block removed; with
     ``stats``, FLAP's bias compensation (the removed units' mean output)."""
@@ -287,24 +396,29 @@ def pruned_by_scores(model: nn.Module, scores: list[torch.Tensor], k: int, stats
         keep = lowest(s, k)
         shift = None
         if stats is not None:
-            shift = stats.mean[i][~keep] @ mlp.c_proj.weight.data[~keep].double()
-        shrink_block(mlp, keep, shift)
+            shift = stats.mean[i][~keep] @ down_rows(mlp).data[~keep].double()
+        (shrink_gated_block if is_llama(pruned) else shrink_block)(mlp, keep, shift)
     return pruned
 
 
 def magnitude_scores(model: nn.Module) -> list[torch.Tensor]:
-    """L1 norm of each unit's weights: its ``c_fc`` column plus its ``c_proj`` row."""
+    """L1 norm of each unit's weights: its ``c_fc`` column plus its ``c_proj`` row (Llama: gate, up, down)."""
+    if is_llama(model):
+        return [
+            mlp.gate_proj.weight.abs().sum(1) + mlp.up_proj.weight.abs().sum(1) + mlp.down_proj.weight.abs().sum(0)
+            for mlp in blocks(model)
+        ]
     return [mlp.c_fc.weight.abs().sum(0) + mlp.c_proj.weight.abs().sum(1) for mlp in blocks(model)]
 
 
 def wanda_sp_scores(model: nn.Module, stats: UnitStats) -> list[torch.Tensor]:
     """Structured Wanda: the RMS of the unit's activation times the L1 norm of its ``c_proj`` row."""
-    return [r * mlp.c_proj.weight.double().abs().sum(1) for mlp, r in zip(blocks(model), stats.rms)]
+    return [r * down_rows(mlp).double().abs().sum(1) for mlp, r in zip(blocks(model), stats.rms)]
 
 
 def flap_scores(model: nn.Module, stats: UnitStats) -> list[torch.Tensor]:
     """FLAP's WIFV: the variance of the unit's activation times the squared norm of its ``c_proj`` row."""
-    return [v * mlp.c_proj.weight.double().pow(2).sum(1) for mlp, v in zip(blocks(model), stats.var)]
+    return [v * down_rows(mlp).double().pow(2).sum(1) for mlp, v in zip(blocks(model), stats.var)]
 
 
 # ---------------------------------------------------------------- methods
@@ -341,24 +455,30 @@ def flap(ctx: Context, ratio: float) -> nn.Module:
     return pruned_by_scores(ctx.model, flap_scores(ctx.model, ctx.stats), k, stats=ctx.stats)
 
 
-def fold(ctx: Context, ratio: float) -> nn.Module:
-    """frivolous' fold at the same widths as the baselines (``units=`` per block)."""
+def fold(ctx: Context, ratio: float, intercept: str = "bias") -> nn.Module:
+    """frivolous' fold at the same widths as the baselines (``units=`` per block);
+    ``intercept`` matters only where the consumer has no bias (Llama)."""
     import frivolous as fv
 
-    keep = blocks(ctx.model)[0].c_fc.weight.shape[1] - units_to_remove(ctx.model, ratio)
-    names = [f"transformer.h.{i}.mlp" for i in range(len(blocks(ctx.model)))]
+    keep = hidden_units(blocks(ctx.model)[0]) - units_to_remove(ctx.model, ratio)
     result = fv.compress(
         ctx.model,
         ctx.texts.calibration,
-        units=dict.fromkeys(names, keep),
+        units=dict.fromkeys(block_names(ctx.model), keep),
         held_out=ctx.texts.validation,
         method="fold",
+        intercept=intercept,
         batch_size=ctx.batch,
         device="cpu",
         seed=ctx.seed,
         progress=False,
     )
     return result.model
+
+
+def fold_without_intercept(ctx: Context, ratio: float) -> nn.Module:
+    """The fold fitted without intercept (``a_R ≈ a_K B``), no bias added (Llama's question)."""
+    return fold(ctx, ratio, intercept="none")
 
 
 def fold_spread_error(ctx: Context, ratio: float) -> nn.Module:
@@ -456,12 +576,19 @@ def torch_pruning(ctx: Context, ratio: float) -> nn.Module:
 METHODS: dict[str, Method] = {
     "fold": fold,
     "fold, spread=error": fold_spread_error,
+    "fold, intercept=none": fold_without_intercept,
     "magnitude": magnitude,
     "wanda-sp": wanda_sp,
     "flap": flap,
     "torch-pruning": torch_pruning,
 }
 """Adding a method is one function and one entry here."""
+
+DEFAULT_METHODS = {
+    "gpt2": ["fold", "fold, spread=error", "magnitude", "wanda-sp", "flap", "torch-pruning"],
+    "llama": ["fold", "fold, intercept=none", "magnitude", "wanda-sp", "flap"],
+}
+"""The rows of each table of ``benchmarks/README.md``; on the Llama, ``fold`` is ``intercept="bias"``."""
 
 
 # ------------------------------------------------------------------ run
@@ -488,8 +615,9 @@ def measure(name: str, ratio: float, model: nn.Module, ctx: Context, reference: 
     return Row(name, ratio, parameters(model), mlp_parameters(model), macs_per_token(model, length), ppl, agree, sec)
 
 
-def table(rows: list[Row], original: Row) -> str:
-    """The markdown table: per ratio and method, with the perplexity increase over the original."""
+def table(rows: list[Row], original: Row, digits: int = 2) -> str:
+    """The markdown table: per ratio and method, with the perplexity increase
+    over the original (perplexities to ``digits`` decimals)."""
     lines = [
         "| ratio | method | params | MLP params | MACs/token | held-out ppl | Δppl | agreement | seconds |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -497,8 +625,9 @@ def table(rows: list[Row], original: Row) -> str:
     for r in [original, *rows]:
         ratio = "1x" if r is original else f"{r.ratio:g}x"
         lines.append(
-            f"| {ratio} | {r.method} | {r.params:,} | {r.mlp_params:,} | {r.macs / 1e6:.2f} M | {r.perplexity:.2f} "
-            f"| {r.perplexity - original.perplexity:+.2f} | {r.agreement:.4f} | {r.seconds:.1f} |"
+            f"| {ratio} | {r.method} | {r.params:,} | {r.mlp_params:,} | {r.macs / 1e6:.2f} M "
+            f"| {r.perplexity:.{digits}f} | {r.perplexity - original.perplexity:+.{digits}f} "
+            f"| {r.agreement:.4f} | {r.seconds:.1f} |"
         )
     return "\n".join(lines)
 
@@ -522,12 +651,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=Path("out/tiny-gpt2"))
     p.add_argument("--ratios", type=float, nargs="+", default=list(RATIOS))
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), help="default: the table's rows for the model")
     p.add_argument("--calibration", type=int, default=128, help="calibration windows from the train split")
     p.add_argument("--test-windows", type=int, default=256, help="held-out windows, a seeded sample (0: all)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--digits", type=int, default=2, help="decimals of the perplexity columns")
     return p.parse_args(argv)
 
 
@@ -538,13 +668,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = load_model(args.model)
+    if args.methods is None:
+        args.methods = DEFAULT_METHODS["llama" if is_llama(model) else "gpt2"]
     record = args.model / "training.json"
     if record.is_file():
         trained = json.loads(record.read_text())
         print(
             f"model: {trained['parameters']:,} parameters, validation perplexity {trained['validation_perplexity']:.2f}"
         )
-    length = model.config.n_positions
+    length = context_length(model)
     texts = load_texts(args.model, length, args.calibration, args.test_windows, args.seed)
     print(
         f"calibration {tuple(texts.calibration.shape)} windows from train, test {tuple(texts.test.shape)} "
@@ -556,15 +688,18 @@ def main(argv: list[str] | None = None) -> None:
     ctx = Context(model, stats, texts, args.batch, args.seed)
     reference, _ = logits_argmax_and_nll(model, texts.test, args.batch)
     original = measure("original", 1.0, model, ctx, reference, time.perf_counter() - t)
-    print(table([], original), flush=True)
+    print(table([], original, args.digits), flush=True)
     pcs = components_for(model, texts.calibration, args.batch)
-    hidden = blocks(model)[0].c_fc.weight.shape[1]
+    hidden = hidden_units(blocks(model)[0])
     print(f"principal components for 99% of the MLP activations' variance, per block (of {hidden}): {pcs}")
     rows: list[Row] = []
     notes: list[str] = []
+    scale = output_rms(model, texts.calibration, args.batch) if is_llama(model) else None
+    if scale is not None:
+        print(f"RMS of the MLP output's norm over calibration tokens, per block: {[round(v, 3) for v in scale]}")
     for ratio in args.ratios:
         k = units_to_remove(model, ratio)
-        print(f"\n{ratio:g}x: {k} of {blocks(model)[0].c_fc.weight.shape[1]} units removed per block", flush=True)
+        print(f"\n{ratio:g}x: {k} of {hidden_units(blocks(model)[0])} units removed per block", flush=True)
         if "torch-pruning" in args.methods:
             notes.append(f"torch-pruning on HF Conv1D at {ratio:g}x: {torch_pruning_on_conv1d(ctx, ratio)}")
             print(notes[-1], flush=True)
@@ -579,8 +714,15 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(measure(name, ratio, compressed, ctx, reference, time.perf_counter() - t))
             r = rows[-1]
             print(f"  {name:20s} ppl {r.perplexity:8.2f} agreement {r.agreement:.4f} ({r.seconds:.1f}s)", flush=True)
+            norms = added_bias_norms(model, compressed) if scale is not None else None
+            if norms is not None:
+                shares = ", ".join(f"{n:.3f} ({n / s:.2f})" for n, s in zip(norms, scale))
+                notes.append(
+                    f"{name} at {ratio:g}x: norm of the added down_proj bias per block (/ output RMS): {shares}"
+                )
+                print(f"    {notes[-1]}", flush=True)
     print()
-    print(table(rows, original))
+    print(table(rows, original, args.digits))
     print()
     for note in notes:
         print(f"- {note}")
