@@ -226,6 +226,25 @@ class UnitStats:
     rms: list[torch.Tensor]
 
 
+def run_with_consumer_hooks(
+    model: nn.Module, windows: torch.Tensor, batch: int, hook: Callable[[int], Callable], *, outputs: bool = False
+) -> int:
+    """Every calibration window through ``model`` with ``hook(i)`` on block ``i``'s
+    consumer, seeing what it reads (a pre-hook) or, with ``outputs``, what it
+    writes; the hooks removed afterwards. Returns the number of blocks hooked."""
+    consumers = [consumer(mlp) for mlp in blocks(model)]
+    handles = [
+        (c.register_forward_hook if outputs else c.register_forward_pre_hook)(hook(i)) for i, c in enumerate(consumers)
+    ]
+    try:
+        for x in windows.split(batch):
+            model(input_ids=x, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return len(handles)
+
+
 @torch.no_grad()
 def unit_stats(model: nn.Module, windows: torch.Tensor, batch: int) -> UnitStats:
     """One pass over the calibration windows with a hook on every consumer's input."""
@@ -244,13 +263,7 @@ def unit_stats(model: nn.Module, windows: torch.Tensor, batch: int) -> UnitStats
 
         return record
 
-    handles = [consumer(mlp).register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
-    try:
-        for x in windows.split(batch):
-            model(input_ids=x, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    run_with_consumer_hooks(model, windows, batch, hook)
     mean = [s / count[0] for s in sums]
     second = [q / count[0] for q in squares]
     return UnitStats(mean, [q - m * m for q, m in zip(second, mean)], [q.sqrt() for q in second])
@@ -276,15 +289,9 @@ def components_for(model: nn.Module, windows: torch.Tensor, batch: int, share: f
 
         return record
 
-    handles = [consumer(mlp).register_forward_pre_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
-    try:
-        for x in windows.split(batch):
-            model(input_ids=x, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    hooked = run_with_consumer_hooks(model, windows, batch, hook)
     out = []
-    for i in range(len(handles)):
+    for i in range(hooked):
         mean = sums[i] / count[0]
         cov = grams[i] / count[0] - torch.outer(mean, mean)
         eig = torch.linalg.eigvalsh(cov).flip(0).clamp(min=0)
@@ -308,14 +315,8 @@ def output_rms(model: nn.Module, windows: torch.Tensor, batch: int) -> list[floa
 
         return record
 
-    handles = [consumer(mlp).register_forward_hook(hook(i)) for i, mlp in enumerate(blocks(model))]
-    try:
-        for x in windows.split(batch):
-            model(input_ids=x, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
-    return [math.sqrt(sums[i] / count[0]) for i in range(len(handles))]
+    hooked = run_with_consumer_hooks(model, windows, batch, hook, outputs=True)
+    return [math.sqrt(sums[i] / count[0]) for i in range(hooked)]
 
 
 def added_bias_norms(original: nn.Module, compressed: nn.Module) -> list[float] | None:

@@ -62,6 +62,14 @@ def _spec_or_exit(path: Path):
 
 DEVICE = typer.Option("auto", help="auto (CUDA if present), cpu, cuda, cuda:N.")
 DATA_ROOT = typer.Option(None, help="Folder of dataset files (default: $FRIVOLOUS_DATA or ~/.frivolous/data).")
+WEIGHTS = typer.Option(
+    None,
+    "--weights",
+    help="Weights for the model: .safetensors (.pt/.pth only through torch.load(weights_only=True)).",
+)
+MODEL_ARGS = typer.Option(
+    None, "--model-arg", help="KEY=VALUE for the model's builder or factory, e.g. num_classes=10 (repeat)."
+)
 
 
 @app.command()
@@ -185,14 +193,8 @@ def compress_command(
         "model 1000 of --data, apart from the calibration examples).",
     ),
     stage: str | None = typer.Option(None, "--stage", help="A run folder: trained (default), init or epoch-N."),
-    weights: Path | None = typer.Option(
-        None,
-        "--weights",
-        help="Weights for the model: .safetensors (.pt/.pth only through torch.load(weights_only=True)).",
-    ),
-    model_args: list[str] | None = typer.Option(
-        None, "--model-arg", help="KEY=VALUE for the model's builder or factory, e.g. num_classes=10 (repeat)."
-    ),
+    weights: Path | None = WEIGHTS,
+    model_args: list[str] | None = MODEL_ARGS,
     seed: int | None = typer.Option(
         None,
         "--seed",
@@ -322,14 +324,8 @@ def analyze(
         help="Memory of one batched re-run's activations, "
         "as 2GiB or 500MB (default: 1 GiB on CPU, a quarter of free GPU memory).",
     ),
-    weights: Path | None = typer.Option(
-        None,
-        "--weights",
-        help="Weights for the model: .safetensors (.pt/.pth only through torch.load(weights_only=True)).",
-    ),
-    model_args: list[str] | None = typer.Option(
-        None, "--model-arg", help="KEY=VALUE for the model's builder or factory, e.g. num_classes=10 (repeat)."
-    ),
+    weights: Path | None = WEIGHTS,
+    model_args: list[str] | None = MODEL_ARGS,
     samplings: int | None = typer.Option(None, "--samplings", min=1, help="Random samplings (default 3)."),
     levels: int | None = typer.Option(None, "--levels", min=2, help="Ablation levels from 0 to 1 (default 7)."),
     unit: str | None = typer.Option(None, "--unit", help="element (default; the paper's text) or channel."),

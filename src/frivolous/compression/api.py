@@ -49,7 +49,7 @@ from frivolous.compression.folding import Moments, View, fold, removal_order
 from frivolous.compression.model_costs import multiply_adds
 from frivolous.compression.reads import read_rows
 from frivolous.compression.regions import Cache, descendants, node_sizes
-from frivolous.compression.result import Compressed
+from frivolous.compression.result import Compressed, ratio_unmet
 from frivolous.compression.surgery import folded_consumer, replace, sliced_outputs, weight_columns
 from frivolous.compression.token_compress import compress_blocks
 from frivolous.compression.transformer_mlp import find_blocks
@@ -63,9 +63,6 @@ folded into the kept units); baselines without compensation, for comparison:
 ``magnitude`` (smallest L1 norm of the producers' rows first, as magnitude
 pruning) and ``random`` (a seeded random order)."""
 
-RATIO_SLACK = 1.1
-"""A ``ratio`` target counts as unmet when the network reached has fewer than ``ratio / RATIO_SLACK`` times
-fewer parameters (a share of units rounds to whole units per layer, so a ratio is met only about)."""
 ROWS_PER_BATCH = 65_536
 """Rows (example, position) per batch and consumer fed to the moments; more are subsampled (seeded)."""
 
@@ -592,7 +589,7 @@ def _warn_if_unmet(units: Any, ratio: float | None, todo: list[Group], before: i
             CompressionWarning,
             stacklevel=3,
         )
-    if ratio is not None and before / max(after, 1) < ratio / RATIO_SLACK:
+    if ratio_unmet(ratio, before, after):
         warnings.warn(
             f"ratio={ratio} cannot be reached: with every compressible layer at one unit the network "
             f"keeps {after:,} of its {before:,} parameters ({before / max(after, 1):.2f}x fewer)",

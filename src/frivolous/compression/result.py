@@ -10,6 +10,17 @@ from torch import nn
 
 from frivolous.measuring.collapse import ONE_CLASS_SHARE
 
+RATIO_SLACK = 1.1
+"""A ``ratio`` target counts as unmet when what compress shrinks (the network's
+parameters; a transformer's MLP parameters) has fewer than ``ratio / RATIO_SLACK``
+times fewer parameters (a share of units rounds to whole units per layer, so a
+ratio is met only about)."""
+
+
+def ratio_unmet(ratio: float | None, before: int, after: int) -> bool:
+    """Whether a ``ratio`` target was missed by more than :data:`RATIO_SLACK` (False without one)."""
+    return ratio is not None and before / max(after, 1) < ratio / RATIO_SLACK
+
 
 @dataclass(frozen=True)
 class Compressed:

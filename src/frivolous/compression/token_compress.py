@@ -49,7 +49,7 @@ from frivolous.common.validation import check_choice
 from frivolous.compression.dense import weight_of
 from frivolous.compression.folding import Moments, View, fold, removal_order
 from frivolous.compression.model_costs import multiply_adds
-from frivolous.compression.result import Compressed
+from frivolous.compression.result import Compressed, ratio_unmet
 from frivolous.compression.surgery import replace
 from frivolous.compression.token_batches import Caller, TokenBatch, chunks, examples, split, token_batches
 from frivolous.compression.transformer_mlp import MlpBlock, find_blocks, shrink
@@ -61,8 +61,6 @@ INTERCEPTS = ("bias", "none")
 SPREADS = ("uniform", "error")
 """How ``ratio`` spreads the removals: the same share of units in every block,
 or the cheapest removals first over all blocks (:func:`spread_by_error`)."""
-RATIO_SLACK = 1.1
-"""A ``ratio`` target counts as unmet below ``ratio / RATIO_SLACK`` times fewer MLP parameters."""
 
 
 class _Reached(Exception):
@@ -427,13 +425,14 @@ def _row(block: MlpBlock, kept: int, note: str) -> dict[str, Any]:
 
 
 def _warn_if_unmet(units: Any, ratio: float | None, todo: list[MlpBlock], before: int, after: int) -> None:
+    """What api._warn_if_unmet says of a network, said of the MLP blocks and their parameters."""
     if units is not None and not todo:
         warnings.warn(
             f"units={units!r} keeps every MLP block whole (none is wider): nothing was compressed",
             CompressionWarning,
             stacklevel=4,
         )
-    if ratio is not None and before / max(after, 1) < ratio / RATIO_SLACK:
+    if ratio_unmet(ratio, before, after):
         warnings.warn(
             f"ratio={ratio} cannot be reached: with every MLP block at one unit the MLPs keep {after:,} of "
             f"their {before:,} parameters ({before / max(after, 1):.2f}x fewer)",
